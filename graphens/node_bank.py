@@ -1,0 +1,106 @@
+"""N independent encoders evaluated in one batched call.
+
+The bank instantiates ``encoder_factory(in_features)`` once per node (each with its own
+seeded initialisation), stacks every parameter and buffer along a leading node dimension with
+:func:`torch.func.stack_module_state`, and runs all nodes at once with
+``vmap(functional_call)``. For linear layers vmap lowers to batched matmuls, so the ensemble
+costs one kernel per layer instead of N. Nodes never share weights.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from graphens.encoders import EncoderFactory
+from graphens.errors import GraphensError
+
+
+class NodeBank(nn.Module):
+    """Stacked parameters of ``num_nodes`` encoders built by one factory.
+
+    Parameters
+    ----------
+    encoder_factory : callable
+        ``factory(in_features) -> nn.Module`` mapping ``[B, in_features]`` to ``[B, D]``.
+    num_nodes : int
+        Number of encoders ``N``.
+    in_features : int
+        Input width of every encoder. Nodes with smaller receptive fields get zero-padded
+        inputs (the ensemble masks them), so one width serves all.
+    seed : int
+        Seed of the per-node initialisations (node ``i`` is initialised under ``seed`` + ``i``
+        mixed into a fresh generator, independent of the global RNG).
+
+    Notes
+    -----
+    Parameters are registered with names ``"<module path with / for .>"`` and shape
+    ``[N, *shape]``; :meth:`node_state_dict` gives one node's weights back as a plain module
+    state dict.
+    """
+
+    def __init__(self, encoder_factory: EncoderFactory, num_nodes: int, in_features: int,
+                 seed: int = 0) -> None:
+        super().__init__()
+        if num_nodes < 1 or in_features < 1:
+            raise GraphensError(
+                f"NodeBank needs num_nodes >= 1 and in_features >= 1; got {num_nodes}, "
+                f"{in_features}.")
+        modules = []
+        for node in range(num_nodes):
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(_node_seed(seed, node))
+                module = encoder_factory(in_features)
+            if not isinstance(module, nn.Module):
+                raise GraphensError(
+                    f"encoder_factory returned {type(module).__name__}; it must return an "
+                    "nn.Module.")
+            modules.append(module)
+        params, buffers = stack_module_state(modules)
+        self.num_nodes, self.in_features = num_nodes, in_features
+        # A parameter-free template for functional_call; the real tensors live in this bank.
+        self._template = [copy.deepcopy(modules[0]).to("meta")]
+        self._names = list(params)
+        self._buffer_names = list(buffers)
+        self.params = nn.ParameterDict({_key(k): nn.Parameter(v) for k, v in params.items()})
+        for name, value in buffers.items():
+            self.register_buffer("buf_" + _key(name), value)
+
+    def _state(self) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        params = {n: self.params[_key(n)] for n in self._names}
+        buffers = {n: getattr(self, "buf_" + _key(n)) for n in self._buffer_names}
+        return params, buffers
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Embed ``x`` of shape ``[N, B, in_features]`` into ``[N, B, D]``."""
+        if x.dim() != 3 or x.shape[0] != self.num_nodes or x.shape[2] != self.in_features:
+            raise GraphensError(
+                f"NodeBank expects input [N={self.num_nodes}, B, {self.in_features}]; got "
+                f"{tuple(x.shape)}.")
+        template = self._template[0]
+        template.train(self.training)
+
+        def one_node(params: dict, buffers: dict, inputs: Tensor) -> Tensor:
+            return functional_call(template, (params, buffers), (inputs,))
+
+        params, buffers = self._state()
+        return vmap(one_node, randomness="different")(params, buffers, x)
+
+    def node_state_dict(self, node: int) -> dict[str, Tensor]:
+        """The weights of one node, keyed as in the factory's module."""
+        params, buffers = self._state()
+        return {n: t[node].detach().clone() for n, t in {**params, **buffers}.items()}
+
+    def extra_repr(self) -> str:
+        return f"num_nodes={self.num_nodes}, in_features={self.in_features}"
+
+
+def _key(name: str) -> str:
+    return name.replace(".", "/")
+
+
+def _node_seed(seed: int, node: int) -> int:
+    return (int(seed) * 1_000_003 + node * 7_919 + 17) % (2**63 - 1)

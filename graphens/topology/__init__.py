@@ -1,0 +1,60 @@
+"""Topologies of the ensemble: who supervises whom.
+
+``TOPOLOGIES`` maps a canonical name to a generator ``f(num_nodes, seed=..., **params)``
+returning a PyG ``Data`` with ``edge_index``, ``edge_weight``, ``num_nodes`` and ``topology``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+
+from torch_geometric.data import Data
+
+from graphens.errors import GraphensError
+from graphens.topology.generators import all_to_all, directed_ring, gnk, ring, star
+
+TOPOLOGIES: dict[str, Callable[..., Data]] = {
+    "all-to-all": all_to_all,
+    "gnk": gnk,
+    "directed-ring": directed_ring,
+    "ring": ring,
+    "star": star,
+}
+
+
+def topology_params(name: str) -> dict[str, object]:
+    """The parameters a family accepts, with their defaults (``None``: derived from N)."""
+    signature = inspect.signature(_lookup(name))
+    return {p.name: p.default for p in signature.parameters.values()
+            if p.name not in ("num_nodes", "seed")}
+
+
+def make_topology(name: str, num_nodes: int, seed: int = 0, **params: object) -> Data:
+    """Build the topology ``name`` on ``num_nodes`` nodes.
+
+    Examples
+    --------
+    >>> g = make_topology("directed-ring", 10, laterals=2)
+    >>> g.edge_index.shape
+    torch.Size([2, 20])
+    """
+    generator = _lookup(name)
+    allowed = topology_params(name)
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise GraphensError(
+            f"topology {name!r} has no parameter(s) {unknown}; it accepts "
+            f"{sorted(allowed) or 'none'}.")
+    return generator(num_nodes, seed=seed, **params)
+
+
+def _lookup(name: str) -> Callable[..., Data]:
+    if name not in TOPOLOGIES:
+        raise GraphensError(
+            f"unknown topology {name!r}; choose one of {', '.join(sorted(TOPOLOGIES))}.")
+    return TOPOLOGIES[name]
+
+
+__all__ = ["TOPOLOGIES", "make_topology", "topology_params", "all_to_all", "gnk",
+           "directed_ring", "ring", "star"]

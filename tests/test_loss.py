@@ -1,0 +1,134 @@
+"""closer_loss against a direct transcription of the formula in method.md §2."""
+
+import pytest
+import torch
+
+from graphens import GraphensError
+from graphens.loss import closer_loss
+from graphens.topology import make_topology
+
+
+def dense_reference(z, weights, tau=10.0, distance="mean"):
+    """L = sum_ij g_ij L_ij with every delta_ij(b, c) written out as in the spec.
+
+    weights[i, j] = g_ij: i (student) learns from j (teacher).
+    """
+    n, batch, dim = z.shape
+    total = torch.zeros((), dtype=z.dtype)
+    for i in range(n):
+        for j in range(n):
+            if weights[i, j] == 0:
+                continue
+            # delta[b, c] = (1/D) sum_k (z_i(b)_k - z_j(c)_k)^2
+            delta = ((z[i][:, None, :] - z[j][None, :, :]) ** 2).sum(-1)
+            if distance == "mean":
+                delta = delta / dim
+            loss_ij = 0.0
+            for c in range(batch):
+                numerator = torch.exp(-delta[c, c] / tau)
+                denominator = torch.exp(-delta[:, c] / tau).sum()
+                loss_ij = loss_ij - torch.log(numerator / denominator)
+            total = total + weights[i, j] * loss_ij / batch
+    return total
+
+
+def dense_weights(graph):
+    weights = torch.zeros(graph.num_nodes, graph.num_nodes, dtype=torch.float64)
+    teacher, student = graph.edge_index
+    weights[student, teacher] = graph.edge_weight.double()
+    return weights
+
+
+@pytest.mark.parametrize("family,params", [
+    ("all-to-all", {}), ("gnk", {"k": 7}), ("directed-ring", {"laterals": 2}),
+    ("ring", {}), ("star", {})])
+@pytest.mark.parametrize("distance,tau", [("mean", 10.0), ("sum", 0.7)])
+def test_matches_dense_formula(family, params, distance, tau):
+    torch.manual_seed(3)
+    graph = make_topology(family, 5, seed=1, **params)
+    z = torch.randn(5, 6, 4, dtype=torch.float64) * 3
+    expected = dense_reference(z, dense_weights(graph), tau, distance)
+    got = closer_loss(z, graph.edge_index, graph.edge_weight.double(), tau=tau,
+                      distance=distance)
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_breakdown_is_consistent_and_ordered():
+    torch.manual_seed(0)
+    graph = make_topology("gnk", 6, k=9, seed=2)
+    weight = torch.rand(9, dtype=torch.float64)
+    z = torch.randn(6, 8, 3, dtype=torch.float64)
+    out = closer_loss(z, graph.edge_index, weight, return_breakdown=True)
+    for e, (j, i) in enumerate(graph.edge_index.t().tolist()):
+        single = torch.zeros(6, 6, dtype=torch.float64)
+        single[i, j] = 1.0
+        torch.testing.assert_close(out.per_edge[e], dense_reference(z, single))
+    torch.testing.assert_close(out.total, (out.per_edge * weight).sum())
+    per_node = torch.zeros(6, dtype=torch.float64).index_add_(
+        0, graph.edge_index[1], out.per_edge * weight)
+    torch.testing.assert_close(out.per_node, per_node)
+
+
+def test_default_weight_is_one():
+    z = torch.randn(3, 5, 2)
+    edge_index = torch.tensor([[0, 1], [1, 2]])
+    torch.testing.assert_close(closer_loss(z, edge_index),
+                               closer_loss(z, edge_index, torch.ones(2)))
+
+
+def test_summed_distance_equals_tau_times_dim():
+    z = torch.randn(3, 5, 4, dtype=torch.float64)
+    edge_index = torch.tensor([[0, 1, 2], [1, 2, 0]])
+    torch.testing.assert_close(closer_loss(z, edge_index, distance="sum", tau=40.0),
+                               closer_loss(z, edge_index, distance="mean", tau=10.0))
+
+
+def test_identical_embeddings_beat_random_ones():
+    torch.manual_seed(1)
+    shared = torch.randn(1, 32, 8).repeat(4, 1, 1) * 10
+    noise = torch.randn(4, 32, 8) * 10
+    edge_index = make_topology("all-to-all", 4).edge_index
+    assert closer_loss(shared, edge_index) < closer_loss(noise, edge_index)
+
+
+@pytest.mark.parametrize("side", ["teacher", "student"])
+def test_stop_gradient_blocks_one_side(side):
+    z = torch.randn(2, 6, 3, requires_grad=True)
+    edge_index = torch.tensor([[0], [1]])  # node 1 learns from node 0
+    closer_loss(z, edge_index, stop_gradient=side).backward()
+    blocked, trained = (0, 1) if side == "teacher" else (1, 0)
+    assert torch.all(z.grad[blocked] == 0)
+    assert z.grad[trained].abs().sum() > 0
+
+
+def test_no_stop_gradient_trains_both_ends():
+    z = torch.randn(2, 6, 3, requires_grad=True)
+    closer_loss(z, torch.tensor([[0], [1]])).backward()
+    assert z.grad[0].abs().sum() > 0 and z.grad[1].abs().sum() > 0
+
+
+def test_memory_scales_with_edges_not_nodes_squared():
+    # A 64-node ring must not build anything of N^2 B^2 size: 128 edges of B x B is fine.
+    z = torch.randn(64, 32, 16)
+    ring = make_topology("ring", 64)
+    loss = closer_loss(z, ring.edge_index, ring.edge_weight)
+    assert torch.isfinite(loss)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"tau": 0.0}, "tau"), ({"tau": -1.0}, "tau"), ({"distance": "l1"}, "distance"),
+    ({"stop_gradient": "both"}, "stop_gradient")])
+def test_bad_options(kwargs, match):
+    with pytest.raises(GraphensError, match=match):
+        closer_loss(torch.randn(2, 4, 3), torch.tensor([[0], [1]]), **kwargs)
+
+
+def test_bad_shapes():
+    with pytest.raises(GraphensError, match=r"\[N, B, D\]"):
+        closer_loss(torch.randn(4, 3), torch.tensor([[0], [1]]))
+    with pytest.raises(GraphensError, match="node ids must lie in"):
+        closer_loss(torch.randn(2, 4, 3), torch.tensor([[0], [2]]))
+    with pytest.raises(GraphensError, match="one weight per edge"):
+        closer_loss(torch.randn(2, 4, 3), torch.tensor([[0], [1]]), torch.ones(2))
+    with pytest.raises(GraphensError, match="B >= 2"):
+        closer_loss(torch.randn(2, 1, 3), torch.tensor([[0], [1]]))
