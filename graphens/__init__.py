@@ -1,7 +1,8 @@
 """graphens: ensembles of cross-supervising neural networks laid out as a graph."""
 
 from graphens.errors import GraphensError
+from graphens.loss import CLoSeRBreakdown, CLoSeRLoss, closer_loss
 
 __version__ = "0.1.0"
 
-__all__ = ["GraphensError", "__version__"]
+__all__ = ["CLoSeRBreakdown", "CLoSeRLoss", "GraphensError", "closer_loss", "__version__"]

@@ -1,0 +1,3 @@
+from graphens.cli import main
+import sys
+sys.exit(main())

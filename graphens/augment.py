@@ -1,0 +1,213 @@
+"""Image augmentation for CLoSeR training: random flip, rotation and zoom of whole images.
+
+As in the paper (method.md §5), the augmentation is applied **once per image, before the image
+is split into receptive fields**, so every node sees its own part of the *same* augmented view.
+The caller therefore augments the full flat batch ``x [B, S]`` and only then gathers each node's
+signals from it.
+
+Everything is a single batched ``affine_grid`` + ``grid_sample`` call (bilinear, zero padding,
+``align_corners=False``); torchvision is not needed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from graphens.errors import GraphensError
+
+__all__ = ["augment_images", "transform_images"]
+
+
+def _check_batch(x: torch.Tensor, image_shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    if not isinstance(x, torch.Tensor):
+        raise GraphensError(f"x must be a torch.Tensor [B, S], got {type(x).__name__}.")
+    try:
+        shape = tuple(int(s) for s in image_shape)
+        ok = len(shape) == 3 and all(s >= 1 for s in shape)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise GraphensError(
+            f"image_shape={image_shape!r} is not valid; give (H, W, C) as three positive integers."
+        )
+    if x.dim() != 2:
+        raise GraphensError(
+            f"x has shape {tuple(x.shape)}; augment_images expects flat channel-last images "
+            "[B, H*W*C] (flatten with x.reshape(B, -1))."
+        )
+    h, w, c = shape
+    if x.shape[1] != h * w * c:
+        raise GraphensError(
+            f"x has {x.shape[1]} signals per row but image_shape={shape} has H*W*C = {h * w * c}; "
+            "pass the (H, W, C) the rows were flattened from, or do not augment non-image data."
+        )
+    if not x.is_floating_point():
+        raise GraphensError(
+            f"x has dtype {x.dtype}; augmentation needs floating-point pixels "
+            "(convert with x.float() and scale to [0, 1])."
+        )
+    return h, w, c
+
+
+def _affine_theta(
+    flip: torch.Tensor, rotation_deg: torch.Tensor, zoom: torch.Tensor, height: int, width: int
+) -> torch.Tensor:
+    """Normalised ``[B, 2, 3]`` matrices for :func:`torch.nn.functional.affine_grid`.
+
+    In centred pixel coordinates ``u = col - (W-1)/2``, ``v = row - (H-1)/2`` the output pixel
+    ``(u, v)`` reads the input at ``A (u, v)ᵀ`` with ``A = (1/s) R(θ) F``, where ``F`` negates
+    ``u`` when flipping and ``R(θ) = [[cos θ, −sin θ], [sin θ, cos θ]]``. With
+    ``align_corners=False`` the normalised coordinates are ``x_n = 2u/W``, ``y_n = 2v/H``, so
+    the normalised matrix is ``D⁻¹ A D`` with ``D = diag(W/2, H/2)``; it keeps rotations
+    rigid on non-square images.
+    """
+    theta_rad = rotation_deg * (math.pi / 180.0)
+    cos, sin = torch.cos(theta_rad), torch.sin(theta_rad)
+    sign = 1.0 - 2.0 * flip.to(cos.dtype)  # -1 mirrors the columns
+    inv_zoom = 1.0 / zoom
+    aspect = width / height
+    theta = torch.zeros(len(flip), 2, 3, dtype=cos.dtype, device=cos.device)
+    theta[:, 0, 0] = inv_zoom * cos * sign
+    theta[:, 0, 1] = -inv_zoom * sin / aspect
+    theta[:, 1, 0] = inv_zoom * sin * sign * aspect
+    theta[:, 1, 1] = inv_zoom * cos
+    return theta
+
+
+def transform_images(
+    x: torch.Tensor,
+    image_shape: tuple[int, int, int],
+    *,
+    flip: torch.Tensor,
+    rotation_deg: torch.Tensor,
+    zoom: torch.Tensor,
+) -> torch.Tensor:
+    """Apply a given flip, rotation and zoom to each image of a flat batch.
+
+    Each transform is about the image centre. Output pixel ``p`` (centred pixel coordinates)
+    takes the bilinearly interpolated input value at ``(1/s)·R(θ)·F·p``; pixels that fall
+    outside the input become 0. A rotation by ``θ = 90°`` of a square image equals
+    ``torch.rot90(img, k=1, dims=(0, 1))`` (a counter-clockwise turn on screen, rows pointing
+    down); ``s > 1`` enlarges the content (zoom in) and ``s < 1`` shrinks it (zoom out).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        ``[B, H*W*C]`` flat channel-last images.
+    image_shape : tuple of int
+        ``(H, W, C)``.
+    flip : torch.Tensor
+        ``[B]`` bool, True to mirror the columns (horizontal flip).
+    rotation_deg : torch.Tensor
+        ``[B]`` rotation angles θ in degrees.
+    zoom : torch.Tensor
+        ``[B]`` positive zoom factors ``s``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[B, H*W*C]``, the dtype and device of ``x``.
+    """
+    h, w, c = _check_batch(x, image_shape)
+    b = x.shape[0]
+    params = {"flip": flip, "rotation_deg": rotation_deg, "zoom": zoom}
+    for key, value in params.items():
+        if not isinstance(value, torch.Tensor) or value.shape != (b,):
+            got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise GraphensError(
+                f"{key} must be a tensor of shape [{b}] (one value per image), got {got}."
+            )
+    if bool((zoom <= 0).any()) or not bool(torch.isfinite(zoom).all()):
+        raise GraphensError(f"zoom factors must be finite and > 0, got {zoom.tolist()}.")
+    if b == 0:
+        return x.clone()
+    dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
+    theta = _affine_theta(
+        flip.to(x.device),
+        rotation_deg.to(device=x.device, dtype=torch.float64),
+        zoom.to(device=x.device, dtype=torch.float64),
+        h,
+        w,
+    ).to(dtype)
+    images = x.to(dtype).reshape(b, h, w, c).permute(0, 3, 1, 2)
+    grid = F.affine_grid(theta, [b, c, h, w], align_corners=False)
+    out = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out.permute(0, 2, 3, 1).reshape(b, h * w * c).to(x.dtype)
+
+
+def augment_images(
+    x: torch.Tensor,
+    image_shape: tuple[int, int, int],
+    *,
+    generator: torch.Generator | None = None,
+    flip: bool = True,
+    max_rotation_deg: float = 7.2,
+    max_zoom: float = 0.2,
+) -> torch.Tensor:
+    """Randomly flip, rotate and zoom each image of a flat batch (method.md §5).
+
+    Apply it **once per image, before the image is split into receptive fields**, as in the
+    paper: all nodes then see their own part of the same augmented view.
+
+    Each image ``b`` independently gets
+
+    * a horizontal flip (columns mirrored) with probability 0.5 if ``flip``,
+    * a rotation ``θ_b ~ U(−max_rotation_deg, +max_rotation_deg)`` degrees,
+    * a zoom ``s_b ~ U(1 − max_zoom, 1 + max_zoom)``, the same on both axes,
+
+    composed about the image centre and applied with bilinear interpolation and zero padding
+    (see :func:`transform_images`). The three parameters are drawn from ``generator`` (always
+    all three, so the random stream advances the same way whatever the options), so a given
+    generator state gives identical output.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        ``[B, H*W*C]`` float images, flattened channel-last, values in ``[0, 1]``.
+    image_shape : tuple of int
+        ``(H, W, C)`` with ``H*W*C == x.shape[1]``.
+    generator : torch.Generator, optional
+        Source of randomness (the default generator if None). Parameters are drawn on the
+        generator's device and moved to ``x``'s device.
+    flip : bool
+        Allow random horizontal flips.
+    max_rotation_deg : float
+        Largest absolute rotation in degrees (``>= 0``); the paper uses 7.2° (±0.02 turns).
+    max_zoom : float
+        Largest relative zoom, in ``[0, 1)``; the paper uses 0.2 (±20 %).
+
+    Returns
+    -------
+    torch.Tensor
+        ``[B, H*W*C]``, the dtype and device of ``x``; values stay in ``[0, 1]``.
+
+    Raises
+    ------
+    GraphensError
+        If ``x`` is not ``[B, H*W*C]`` floats, or the ranges are invalid.
+    """
+    _check_batch(x, image_shape)
+    if not (isinstance(max_rotation_deg, (int, float)) and math.isfinite(max_rotation_deg)) or (
+        max_rotation_deg < 0
+    ):
+        raise GraphensError(
+            f"max_rotation_deg={max_rotation_deg!r} is not valid; give a finite angle >= 0 in "
+            "degrees (0 disables rotation)."
+        )
+    if not (isinstance(max_zoom, (int, float)) and math.isfinite(max_zoom)) or not (
+        0 <= max_zoom < 1
+    ):
+        raise GraphensError(
+            f"max_zoom={max_zoom!r} is not valid; give a relative zoom in [0, 1), e.g. 0.2 for "
+            "±20 % (0 disables zoom)."
+        )
+    b = x.shape[0]
+    device = generator.device if generator is not None else torch.device("cpu")
+    u = torch.rand(3, b, generator=generator, device=device, dtype=torch.float64).to(x.device)
+    flips = (u[0] < 0.5) & bool(flip)
+    rotation = (2.0 * u[1] - 1.0) * float(max_rotation_deg)
+    zoom = 1.0 + (2.0 * u[2] - 1.0) * float(max_zoom)
+    return transform_images(x, image_shape, flip=flips, rotation_deg=rotation, zoom=zoom)

@@ -1,0 +1,60 @@
+"""Training objectives: ``objective(z, y, graph) -> scalar loss``.
+
+An objective is an ``nn.Module`` (it may own parameters, like the supervised heads); the
+trainer optimises the ensemble's and the objective's parameters together. A new objective is
+one class here.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+from torch_geometric.data import Data
+
+from graphens.errors import GraphensError
+from graphens.loss import check_loss_options, closer_loss
+
+
+class CLoSeRObjective(nn.Module):
+    """Cross-supervision over the graph's edges (``method.md`` §2); labels are ignored."""
+
+    needs_labels = False
+
+    def __init__(self, tau: float = 10.0, distance: str = "mean",
+                 stop_gradient: str | None = None) -> None:
+        super().__init__()
+        self.tau, self.distance, self.stop_gradient = check_loss_options(
+            tau, distance, stop_gradient)
+
+    def forward(self, z: Tensor, y: Tensor | None, graph: Data) -> Tensor:
+        return closer_loss(z, graph.edge_index, graph.edge_weight, tau=self.tau,
+                           distance=self.distance, stop_gradient=self.stop_gradient)
+
+
+class SupervisedObjective(nn.Module):
+    r"""The supervised baseline: each node alone with its own linear softmax head.
+
+    :math:`L = \sum_i \mathrm{CE}(W_i z_i + b_i, y)`; nodes share nothing, so each node's
+    encoder is trained exactly as if it were alone.
+    """
+
+    needs_labels = True
+
+    def __init__(self, num_nodes: int, dim: int, num_classes: int) -> None:
+        super().__init__()
+        if num_classes < 2:
+            raise GraphensError(
+                f"the supervised baseline needs labels with >= 2 classes; got {num_classes}.")
+        self.weight = nn.Parameter(torch.empty(num_nodes, dim, num_classes))
+        self.bias = nn.Parameter(torch.zeros(num_nodes, 1, num_classes))
+        nn.init.xavier_uniform_(self.weight.view(num_nodes * dim, num_classes))
+        self.num_classes = num_classes
+
+    def forward(self, z: Tensor, y: Tensor | None, graph: Data) -> Tensor:
+        if y is None:
+            raise GraphensError("the supervised baseline needs labels; this dataset has none.")
+        logits = torch.baddbmm(self.bias, z, self.weight)  # [N, B, classes]
+        num_nodes = z.shape[0]
+        return F.cross_entropy(logits.reshape(-1, self.num_classes), y.repeat(num_nodes),
+                               reduction="mean") * num_nodes
