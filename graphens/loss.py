@@ -40,7 +40,8 @@ class CLoSeRBreakdown(NamedTuple):
     per_node: Tensor  #: ``[N]``, :math:`\sum_j g_{ij} L_{ij}` summed at each student ``i``
 
 
-def edge_losses(student: Tensor, teacher: Tensor, tau: float, distance: str) -> Tensor:
+def edge_losses(student: Tensor, teacher: Tensor, tau: float, distance: str,
+                sq_student: Tensor | None = None, sq_teacher: Tensor | None = None) -> Tensor:
     r"""Unweighted :math:`L_{ij}` for a stack of edges.
 
     Parameters
@@ -51,6 +52,9 @@ def edge_losses(student: Tensor, teacher: Tensor, tau: float, distance: str) -> 
         Softmax temperature :math:`\tau`.
     distance : {"mean", "sum"}
         Mean or summed squared distance over the ``D`` embedding dimensions.
+    sq_student, sq_teacher : Tensor, optional
+        ``[E, B]`` squared norms of the rows of ``student`` and ``teacher``, when the caller
+        already has them (computed per node and gathered, they cost ``N B D``, not ``E B D``).
 
     Returns
     -------
@@ -59,9 +63,11 @@ def edge_losses(student: Tensor, teacher: Tensor, tau: float, distance: str) -> 
         candidates.
     """
     scale = 1.0 / student.shape[-1] if distance == "mean" else 1.0
+    if sq_student is None:
+        sq_student = student.pow(2).sum(-1)
+    if sq_teacher is None:
+        sq_teacher = teacher.pow(2).sum(-1)
     # ||s_b - t_c||^2 = ||s_b||^2 + ||t_c||^2 - 2 s_b.t_c; rows b = candidates, cols c = anchors.
-    sq_student = student.pow(2).sum(-1)
-    sq_teacher = teacher.pow(2).sum(-1)
     cross = torch.bmm(student, teacher.transpose(1, 2))
     delta = (sq_student.unsqueeze(2) + sq_teacher.unsqueeze(1) - 2.0 * cross).clamp_min(0.0)
     logits = delta.mul(-scale / tau)  # [E, B(candidates), B(anchors)]
@@ -102,13 +108,16 @@ class CLoSeRLoss(MessagePassing):
             edge_weight = z.new_ones(edge_index.shape[1])
         size = (num_nodes, num_nodes)
         # Edge update: L_ij from the lifted teacher (z_j) and student (z_i) embeddings.
-        per_edge = self.edge_updater(edge_index, z=(teacher_z, student_z), size=size)
+        per_edge = self.edge_updater(edge_index, z=(teacher_z, student_z),
+                                     sq=(teacher_z.pow(2).sum(-1), student_z.pow(2).sum(-1)),
+                                     size=size)
         # Message g_ij * L_ij, summed at the student.
         per_node = self.propagate(edge_index, edge_loss=per_edge * edge_weight, size=size)
         return CLoSeRBreakdown(per_node.sum(), per_edge, per_node)
 
-    def edge_update(self, z_j: Tensor, z_i: Tensor) -> Tensor:  # PyG hook: [E, B, D] each
-        return edge_losses(z_i, z_j, self.tau, self.distance)
+    def edge_update(self, z_j: Tensor, z_i: Tensor, sq_j: Tensor, sq_i: Tensor,
+                    ) -> Tensor:  # PyG hook: z_* [E, B, D], sq_* [E, B]
+        return edge_losses(z_i, z_j, self.tau, self.distance, sq_i, sq_j)
 
     def message(self, edge_loss: Tensor) -> Tensor:  # PyG hook
         return edge_loss
