@@ -1,0 +1,401 @@
+"""Decoding and cross-encoder measures: tensors in, numbers out (method.md §6).
+
+Every function here takes embeddings that are already computed, ``[N, samples, D]`` for N
+nodes (or ``[G, samples, F]`` for G feature groups), and returns plain numbers:
+
+* :func:`knn_accuracy` — k-nearest-neighbour classification accuracy per group;
+* :func:`agreement_scores` — per edge j → i, how often the student's embedding of a stimulus
+  is the nearest of the student's batch embeddings to the teacher's embedding of it;
+* :func:`alignment_scores` — per edge, the RSA correlation of the two nodes' distance matrices;
+* :func:`decode` — the whole §6 protocol (linear probe per node and on the ensemble, kNN, and
+  the two edge measures) as a JSON-ready dict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from graphens.errors import GraphensError
+from graphens.probe import DEFAULT_CS, probe_accuracy
+
+__all__ = ["agreement_scores", "alignment_scores", "decode", "knn_accuracy"]
+
+_CHUNK_ELEMENTS = 1 << 24  # largest similarity / distance block computed at once (16 M entries)
+
+
+# --------------------------------------------------------------------------------------------
+# Input checks
+# --------------------------------------------------------------------------------------------
+
+
+def _check_embeddings(name: str, z: Tensor, axis: str = "node") -> None:
+    if not isinstance(z, Tensor):
+        raise GraphensError(f"{name} must be a torch.Tensor, got {type(z).__name__}")
+    if z.dim() != 3:
+        raise GraphensError(
+            f"{name} must have shape [{axis}s, samples, features], got {tuple(z.shape)}"
+        )
+    if not z.is_floating_point():
+        raise GraphensError(f"{name} must be a floating-point tensor, got dtype {z.dtype}")
+    if 0 in z.shape:
+        raise GraphensError(f"{name} has an empty axis, shape {tuple(z.shape)}")
+    finite = torch.isfinite(z).flatten(1).all(dim=1)
+    if not bool(finite.all()):
+        bad = (~finite).nonzero().flatten().tolist()
+        raise GraphensError(
+            f"{name} has NaN or infinite values in {axis}(s) {bad}; fix those embeddings first"
+        )
+
+
+def _check_labels(name: str, y: Tensor, n: int) -> Tensor:
+    if not isinstance(y, Tensor):
+        raise GraphensError(f"{name} must be a torch.Tensor, got {type(y).__name__}")
+    if y.dim() != 1 or y.shape[0] != n:
+        raise GraphensError(
+            f"{name} must have shape [{n}] (one label per sample), got {tuple(y.shape)}"
+        )
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise GraphensError(f"{name} must hold integer class labels, got dtype {y.dtype}")
+    if int(y.min()) < 0:
+        raise GraphensError(f"{name} has a negative label {int(y.min())}; labels must be >= 0")
+    return y.long()
+
+
+def _check_pair(train: Tensor, test: Tensor, axis: str) -> None:
+    if train.shape[0] != test.shape[0]:
+        raise GraphensError(
+            f"train has {train.shape[0]} {axis}s but test has {test.shape[0]}; "
+            f"both need the same {axis} axis"
+        )
+    if train.shape[2] != test.shape[2]:
+        raise GraphensError(
+            f"train has {train.shape[2]} features but test has {test.shape[2]}; "
+            "they must come from the same encoders"
+        )
+
+
+def _check_edges(edge_index: Tensor, num_nodes: int) -> Tensor:
+    if not isinstance(edge_index, Tensor):
+        raise GraphensError(f"edge_index must be a torch.Tensor, got {type(edge_index).__name__}")
+    if edge_index.dim() != 2 or edge_index.shape[0] != 2:
+        raise GraphensError(
+            f"edge_index must have shape [2, E] (row 0 teacher, row 1 student), "
+            f"got {tuple(edge_index.shape)}"
+        )
+    if edge_index.is_floating_point() or edge_index.dtype == torch.bool:
+        raise GraphensError(f"edge_index must be an integer tensor, got dtype {edge_index.dtype}")
+    edge_index = edge_index.long()
+    if edge_index.numel() and (int(edge_index.min()) < 0 or int(edge_index.max()) >= num_nodes):
+        raise GraphensError(
+            f"edge_index holds node ids in [{int(edge_index.min())}, {int(edge_index.max())}] "
+            f"but there are {num_nodes} nodes; ids must lie in [0, {num_nodes - 1}]"
+        )
+    return edge_index
+
+
+def _batches(m: int, batch_size: int) -> list[slice]:
+    """Consecutive batches of ``batch_size`` (a final partial one dropped); all m if fewer."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
+        raise GraphensError(f"batch_size must be an integer >= 2, got {batch_size!r}")
+    if m < 2:
+        raise GraphensError(f"need at least 2 test stimuli to compare, got {m}")
+    if m < batch_size:
+        return [slice(0, m)]
+    return [slice(s, s + batch_size) for s in range(0, m - batch_size + 1, batch_size)]
+
+
+# --------------------------------------------------------------------------------------------
+# kNN
+# --------------------------------------------------------------------------------------------
+
+
+def knn_accuracy(
+    train: Tensor,
+    y_train: Tensor,
+    test: Tensor,
+    y_test: Tensor,
+    *,
+    k: int = 10,
+    metric: str = "cosine",
+) -> Tensor:
+    """k-nearest-neighbour accuracy of every feature group.
+
+    Parameters
+    ----------
+    train : Tensor
+        ``[G, n, F]`` training features.
+    y_train : Tensor
+        ``[n]`` integer labels.
+    test : Tensor
+        ``[G, m, F]`` test features.
+    y_test : Tensor
+        ``[m]`` integer labels.
+    k : int
+        Number of neighbours, ``1 <= k <= n``.
+    metric : {"cosine", "euclidean"}
+        Nearest = largest cosine similarity ``⟨a, b⟩ / (‖a‖ ‖b‖)`` or smallest Euclidean
+        distance ``‖a − b‖``.
+
+    Returns
+    -------
+    Tensor
+        ``[G]`` float64 test accuracy.
+
+    Notes
+    -----
+    The prediction is the majority label of the k nearest training points; when several
+    labels share the top count, the one carried by the nearest of those neighbours wins.
+    Test points are processed in chunks so that at most ~16 M similarities exist at once.
+    """
+    _check_embeddings("train", train, "group")
+    _check_embeddings("test", test, "group")
+    _check_pair(train, test, "group")
+    g, n, _ = train.shape
+    m = test.shape[1]
+    y_train = _check_labels("y_train", y_train, n)
+    y_test = _check_labels("y_test", y_test, m)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
+        raise GraphensError(f"k must be an integer in [1, {n}] (the training size), got {k!r}")
+    if metric not in ("cosine", "euclidean"):
+        raise GraphensError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
+    num_classes = int(max(int(y_train.max()), int(y_test.max()))) + 1
+    dtype = torch.float64 if train.dtype == torch.float64 else torch.float32
+    a, b = train.to(dtype), test.to(dtype)
+    if metric == "cosine":
+        a = torch.nn.functional.normalize(a, dim=-1)
+        b = torch.nn.functional.normalize(b, dim=-1)
+    else:
+        a_sq = a.pow(2).sum(-1)  # [G, n]
+    chunk = max(1, min(m, _CHUNK_ELEMENTS // (g * n)))
+    correct = torch.zeros(g, dtype=torch.long)
+    for start in range(0, m, chunk):
+        part = b[:, start : start + chunk]
+        score = torch.bmm(part, a.transpose(1, 2))  # [G, c, n]
+        if metric == "euclidean":  # larger score = nearer: −‖a‖² + 2⟨a, b⟩ (‖b‖² is constant)
+            score.mul_(2.0).sub_(a_sq.unsqueeze(1))
+        nearest = score.topk(k, dim=-1).indices  # sorted, nearest first
+        labels = y_train[nearest]  # [G, c, k]
+        counts = torch.zeros(*labels.shape[:2], num_classes, dtype=torch.long)
+        counts.scatter_add_(-1, labels, torch.ones_like(labels))
+        top = counts.amax(dim=-1, keepdim=True)
+        tied = (counts.gather(-1, labels) == top).to(torch.uint8)
+        first = tied.argmax(dim=-1, keepdim=True)  # nearest neighbour whose label is a winner
+        pred = labels.gather(-1, first).squeeze(-1)
+        correct += (pred == y_test[start : start + chunk]).sum(dim=1)
+    return correct.double() / m
+
+
+# --------------------------------------------------------------------------------------------
+# Edge measures
+# --------------------------------------------------------------------------------------------
+
+
+def agreement_scores(z: Tensor, edge_index: Tensor, *, batch_size: int = 128) -> Tensor:
+    """Agreement score of every edge j → i on test batches (method.md §6).
+
+    Parameters
+    ----------
+    z : Tensor
+        ``[N, m, D]`` test embeddings of the N nodes.
+    edge_index : Tensor
+        ``[2, E]``: row 0 the teacher j, row 1 the student i.
+    batch_size : int
+        B; the stimuli are cut into ``m // B`` consecutive batches (a final partial batch is
+        dropped), or one batch of all m stimuli when ``m < B``.
+
+    Returns
+    -------
+    Tensor
+        ``[E]`` float64, in the order of ``edge_index``; chance level is ``1/B``.
+
+    Notes
+    -----
+    With ``δ(b, c) = (1/D) ‖z_i(b) − z_j(c)‖²``, stimulus c counts as agreed when
+    ``δ(c, c) < δ(b, c)`` for every other b of its batch, i.e. the student's own embedding of c
+    is strictly the nearest of the student's batch embeddings to the teacher's. A tie is not
+    agreement, so a collapsed student (all stimuli mapped to one point) scores 0. Distances
+    are computed in float64 as ``‖z_i(b)‖² − 2⟨z_i(b), z_j(c)⟩`` (``‖z_j(c)‖²`` is common to
+    all candidates); memory is ``O(E_chunk · B²)``.
+    """
+    _check_embeddings("z", z)
+    n_nodes, m, _ = z.shape
+    edge_index = _check_edges(edge_index, n_nodes)
+    batches = _batches(m, batch_size)
+    num_edges = edge_index.shape[1]
+    correct = torch.zeros(num_edges, dtype=torch.float64)
+    total = 0
+    for sl in batches:
+        zb = z[:, sl].to(torch.float64)
+        bsz = zb.shape[1]
+        sq = zb.pow(2).sum(-1)  # [N, B]
+        e_chunk = max(1, _CHUNK_ELEMENTS // (bsz * bsz))
+        eye = torch.eye(bsz, dtype=torch.bool)
+        for start in range(0, num_edges, e_chunk):
+            teacher = edge_index[0, start : start + e_chunk]
+            student = edge_index[1, start : start + e_chunk]
+            # score[e, b, c] = ‖z_i(b)‖² − 2⟨z_i(b), z_j(c)⟩ ∝ δ(b, c) up to a per-c constant
+            score = torch.bmm(zb[student], zb[teacher].transpose(1, 2)).mul_(-2.0)
+            score += sq[student].unsqueeze(-1)
+            own = score.diagonal(dim1=1, dim2=2)  # [e, B], δ(c, c)
+            rival = score.masked_fill(eye, torch.inf).amin(dim=1)  # [e, B], min over b ≠ c
+            correct[start : start + e_chunk] += (own < rival).sum(dim=1).double()
+        total += bsz
+    return correct / total
+
+
+def alignment_scores(z: Tensor, edge_index: Tensor, *, batch_size: int = 128) -> Tensor:
+    """RSA alignment of every edge: correlation of the two nodes' distance matrices.
+
+    Parameters
+    ----------
+    z : Tensor
+        ``[N, m, D]`` test embeddings.
+    edge_index : Tensor
+        ``[2, E]`` edges (the score is symmetric in j and i).
+    batch_size : int
+        Batching as in :func:`agreement_scores`.
+
+    Returns
+    -------
+    Tensor
+        ``[E]`` float64 mean over batches of the Pearson correlation ``r(d_i, d_j)``.
+
+    Notes
+    -----
+    For a batch, ``d_i`` is the vector of ``δ_i(b, b') = (1/D) ‖z_i(b) − z_i(b')‖²`` over the
+    pairs ``b < b'`` (upper triangle). ``r = ⟨d̃_i, d̃_j⟩`` with ``d̃ = (d − mean d)/‖d − mean d‖``,
+    so it is invariant to scaling and shifting either node's embedding. A node whose distances
+    are all equal within a batch has no defined correlation; it counts as 0 for that batch.
+    """
+    _check_embeddings("z", z)
+    n_nodes, m, dim = z.shape
+    edge_index = _check_edges(edge_index, n_nodes)
+    batches = _batches(m, batch_size)
+    total = torch.zeros(edge_index.shape[1], dtype=torch.float64)
+    for sl in batches:
+        zb = z[:, sl].to(torch.float64)
+        bsz = zb.shape[1]
+        rows, cols = torch.triu_indices(bsz, bsz, offset=1)
+        sq = zb.pow(2).sum(-1)
+        dist = sq.unsqueeze(2) + sq.unsqueeze(1) - 2.0 * torch.bmm(zb, zb.transpose(1, 2))
+        vec = dist[:, rows, cols].clamp_(min=0.0) / dim  # [N, B(B-1)/2]
+        vec -= vec.mean(dim=1, keepdim=True)
+        norm = vec.norm(dim=1, keepdim=True)
+        unit = torch.where(norm > 0, vec / norm.clamp(min=1e-300), torch.zeros_like(vec))
+        total += (unit[edge_index[0]] * unit[edge_index[1]]).sum(dim=1)
+    return total / len(batches)
+
+
+# --------------------------------------------------------------------------------------------
+# The whole protocol
+# --------------------------------------------------------------------------------------------
+
+
+def _concat_nodes(z: Tensor) -> Tensor:
+    """``[N, n, D]`` → ``[1, n, N·D]``: each stimulus's embeddings of all nodes, node-major."""
+    n_nodes, n, dim = z.shape
+    return z.permute(1, 0, 2).reshape(1, n, n_nodes * dim)
+
+
+def decode(
+    train_z: Tensor,
+    y_train: Tensor,
+    test_z: Tensor,
+    y_test: Tensor,
+    *,
+    edge_index: Tensor | None = None,
+    seed: int = 0,
+    Cs: Sequence[float | None] = DEFAULT_CS,
+    knn_k: int = 10,
+    batch_size: int = 128,
+) -> dict:
+    """Evaluate an ensemble's embeddings with the protocol of method.md §6.
+
+    Parameters
+    ----------
+    train_z : Tensor
+        ``[N, n, D]`` training embeddings (inference mode).
+    y_train : Tensor
+        ``[n]`` integer labels.
+    test_z : Tensor
+        ``[N, m, D]`` test embeddings.
+    y_test : Tensor
+        ``[m]`` integer labels.
+    edge_index : Tensor, optional
+        ``[2, E]`` edges j → i; when given, agreement and alignment are measured on them.
+    seed : int
+        Seed of the probe's train/validation split.
+    Cs : sequence of float or None
+        The probe's C grid (``None`` = no penalty).
+    knn_k : int
+        k of the kNN accuracy (cosine similarity).
+    batch_size : int
+        Test batch size B of the edge measures.
+
+    Returns
+    -------
+    dict
+        JSON-ready:
+
+        * ``per_node_accuracy`` — list of N probe test accuracies;
+        * ``single_accuracy`` — their mean ("single encoder");
+        * ``ensemble_accuracy`` — the probe on the concatenation ``[n, N·D]`` of all nodes;
+        * ``best_C`` — ``{"per_node": [N], "ensemble": C}``;
+        * ``probe`` — ``{"per_node"|"ensemble": {"iterations", "converged"}}``;
+        * ``knn_accuracy`` — ``{"k", "per_node": [N], "single": mean, "ensemble"}``;
+        * with ``edge_index``: ``edges`` (``[[j, i], ...]``), ``agreement`` and ``alignment``
+          (each ``{"mean", "per_edge": [E]}``, in edge order; the mean is None when E = 0) and
+          ``agreement_chance`` = 1/B.
+    """
+    _check_embeddings("train_z", train_z)
+    _check_embeddings("test_z", test_z)
+    _check_pair(train_z, test_z, "node")
+    n_nodes = train_z.shape[0]
+    if edge_index is not None:
+        edge_index = _check_edges(edge_index, n_nodes)
+    y_train = _check_labels("y_train", y_train, train_z.shape[1])
+    y_test = _check_labels("y_test", y_test, test_z.shape[1])
+    num_classes = int(max(int(y_train.max()), int(y_test.max()))) + 1
+
+    probe_kw = {"Cs": Cs, "seed": seed, "num_classes": max(num_classes, 2)}
+    nodes = probe_accuracy(train_z, y_train, test_z, y_test, **probe_kw)
+    ens_train, ens_test = _concat_nodes(train_z), _concat_nodes(test_z)
+    ensemble = probe_accuracy(ens_train, y_train, ens_test, y_test, **probe_kw)
+    knn_nodes = knn_accuracy(train_z, y_train, test_z, y_test, k=knn_k)
+    knn_ens = knn_accuracy(ens_train, y_train, ens_test, y_test, k=knn_k)
+
+    per_node = nodes.test_accuracy.tolist()
+    result: dict = {
+        "per_node_accuracy": per_node,
+        "single_accuracy": sum(per_node) / n_nodes,
+        "ensemble_accuracy": float(ensemble.test_accuracy[0]),
+        "best_C": {"per_node": list(nodes.best_C), "ensemble": ensemble.best_C[0]},
+        "probe": {
+            "per_node": {"iterations": nodes.iterations, "converged": nodes.converged},
+            "ensemble": {"iterations": ensemble.iterations, "converged": ensemble.converged},
+        },
+        "knn_accuracy": {
+            "k": knn_k,
+            "per_node": knn_nodes.tolist(),
+            "single": float(knn_nodes.mean()),
+            "ensemble": float(knn_ens[0]),
+        },
+    }
+    if edge_index is not None:
+        agree = agreement_scores(test_z, edge_index, batch_size=batch_size)
+        align = alignment_scores(test_z, edge_index, batch_size=batch_size)
+        m = test_z.shape[1]
+        result["edges"] = edge_index.t().tolist()
+        result["agreement"] = {
+            "mean": float(agree.mean()) if agree.numel() else None,
+            "per_edge": agree.tolist(),
+        }
+        result["alignment"] = {
+            "mean": float(align.mean()) if align.numel() else None,
+            "per_edge": align.tolist(),
+        }
+        result["agreement_chance"] = 1.0 / (batch_size if m >= batch_size else m)
+    return result

@@ -1,0 +1,168 @@
+"""Tests of graphens.evaluate: kNN, agreement, alignment and the decode protocol."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import graphens.evaluate as ev
+from graphens.errors import GraphensError
+from graphens.evaluate import agreement_scores, alignment_scores, decode, knn_accuracy
+
+
+def line(values: list[float]) -> torch.Tensor:
+    """Points on the x axis as ``[1, n, 2]`` features (one group)."""
+    v = torch.tensor(values)
+    return torch.stack([v, torch.zeros_like(v)], dim=-1)[None]
+
+
+def test_knn_euclidean_known_answers():
+    train = line([0.0, 1.0, 1.5, 1.6, 10.0])
+    y_train = torch.tensor([0, 0, 1, 1, 2])
+    test = line([0.9, 1.4, 9.0, 1.2])
+    # k = 1: nearest labels 0, 1, 2, 0.
+    acc1 = knn_accuracy(train, y_train, test, torch.tensor([0, 1, 2, 0]), k=1, metric="euclidean")
+    assert acc1.tolist() == [1.0]
+    # k = 2 at 0.9: neighbours 1.0 (label 0) and 1.5 (label 1) tie 1-1 -> nearest wins (0);
+    # at 1.4: 1.5 (1) and 1.6 (1) -> 1; at 9.0: 10 (2) and 1.6 (1) tie -> 2.
+    acc2 = knn_accuracy(
+        train, y_train, test[:, :3], torch.tensor([0, 1, 2]), k=2, metric="euclidean"
+    )
+    assert acc2.tolist() == [1.0]
+    # k = 3 at 1.2: neighbours 1.0 (0), 1.5 (1), 1.6 (1) -> majority 1 beats the nearest's 0.
+    acc3 = knn_accuracy(train, y_train, test[:, 3:], torch.tensor([1]), k=3, metric="euclidean")
+    assert acc3.tolist() == [1.0]
+
+
+def test_knn_cosine_groups_and_chunking(monkeypatch):
+    angles = torch.tensor([0.0, 0.1, 0.2, 1.5, 1.6, 1.7])
+    y_train = torch.tensor([0, 0, 0, 1, 1, 1])
+    unit = torch.stack([angles.cos(), angles.sin()], dim=-1)
+    scale = torch.tensor([1.0, 5.0, 0.2, 3.0, 0.5, 7.0])[:, None]  # cosine ignores norms
+    good = unit * scale
+    bad = unit.flip(0) * scale  # the same points with the labels reversed
+    train = torch.stack([good, bad])
+    test_angles = torch.tensor([0.05, 0.15, 1.55, 1.65])
+    test = torch.stack([test_angles.cos(), test_angles.sin()], -1)[None].repeat(2, 1, 1)
+    y_test = torch.tensor([0, 0, 1, 1])
+    acc = knn_accuracy(train, y_train, test, y_test, k=3)
+    assert acc.tolist() == [1.0, 0.0]
+    monkeypatch.setattr(ev, "_CHUNK_ELEMENTS", 12)  # one test point per chunk
+    assert knn_accuracy(train, y_train, test, y_test, k=3).tolist() == [1.0, 0.0]
+
+
+def test_knn_errors():
+    x = torch.randn(1, 5, 2)
+    y = torch.arange(5) % 2
+    with pytest.raises(GraphensError, match=r"k must be an integer in \[1, 5\]"):
+        knn_accuracy(x, y, x, y, k=6)
+    with pytest.raises(GraphensError, match="metric"):
+        knn_accuracy(x, y, x, y, k=3, metric="manhattan")
+    with pytest.raises(GraphensError, match="1 groups but test has 2"):
+        knn_accuracy(x, y, torch.randn(2, 5, 2), y, k=3)
+
+
+def distinct(n_nodes: int, m: int, dim: int, seed: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(n_nodes, m, dim, generator=gen)
+
+
+def all_pairs(n: int) -> torch.Tensor:
+    return torch.tensor([[j, i] for j in range(n) for i in range(n) if i != j]).t()
+
+
+def test_agreement_identical_embeddings_is_one():
+    z = distinct(1, 300, 8, seed=0).repeat(4, 1, 1)
+    scores = agreement_scores(z, all_pairs(4))
+    assert scores.shape == (12,) and scores.dtype == torch.float64
+    assert torch.equal(scores, torch.ones(12, dtype=torch.float64))
+
+
+def test_agreement_independent_embeddings_is_chance():
+    z = distinct(3, 128 * 8, 16, seed=1)
+    scores = agreement_scores(z, all_pairs(3))
+    assert abs(float(scores.mean()) - 1 / 128) < 0.006
+    assert float(scores.max()) < 0.03
+
+
+def test_agreement_follows_edge_order_and_direction():
+    z = distinct(3, 256, 8, seed=2)
+    z[1] = z[0]  # nodes 0 and 1 agree, node 2 is independent
+    edges = torch.tensor([[0, 1, 1, 2], [1, 2, 0, 0]])
+    s = agreement_scores(z, edges)
+    assert s[0] == 1.0 and s[2] == 1.0
+    assert s[1] < 0.1 and s[3] < 0.1
+    # Collapsed teacher: every anchor is the same point, one student stimulus is nearest to it,
+    # so one hit per batch (1/B). Collapsed student: all candidates tie, no hit.
+    z[0] = 0.0
+    s = agreement_scores(z, torch.tensor([[0, 2], [2, 0]]))
+    assert s.tolist() == [1 / 128, 0.0]
+
+
+def test_agreement_batching():
+    z = distinct(2, 300, 4, seed=3)
+    edges = torch.tensor([[0], [1]])
+    z[1, :256] = z[0, :256]  # the two full batches agree; the last 44 stimuli are dropped
+    assert agreement_scores(z, edges).tolist() == [1.0]
+    z[1, :128] = distinct(1, 128, 4, seed=4)[0]  # first batch independent
+    assert 0.5 <= float(agreement_scores(z, edges)[0]) < 0.52
+    small = distinct(1, 40, 4, seed=5).repeat(2, 1, 1)  # m < B: one batch of all 40
+    assert agreement_scores(small, edges).tolist() == [1.0]
+
+
+def test_alignment_identical_scaled_and_independent():
+    base = distinct(1, 256, 8, seed=6)[0]
+    other = distinct(1, 256, 8, seed=7)[0]
+    z = torch.stack([base, 3.0 * base + 5.0, other])
+    edges = torch.tensor([[0, 0, 1, 2], [1, 2, 0, 0]])
+    s = alignment_scores(z, edges)
+    torch.testing.assert_close(s[[0, 2]], torch.ones(2, dtype=torch.float64))
+    assert abs(float(s[1])) < 0.1
+    assert s[1] == s[3]  # symmetric in teacher and student
+    # A rotation keeps every distance: alignment 1.
+    q, _ = torch.linalg.qr(torch.randn(8, 8, generator=torch.Generator().manual_seed(8)))
+    rotated = torch.stack([base, base @ q])
+    assert alignment_scores(rotated, torch.tensor([[0], [1]]))[0] == pytest.approx(1.0)
+
+
+def test_edge_measure_errors():
+    z = torch.randn(3, 20, 4)
+    with pytest.raises(GraphensError, match=r"ids must lie in \[0, 2\]"):
+        agreement_scores(z, torch.tensor([[0], [3]]))
+    with pytest.raises(GraphensError, match=r"shape \[2, E\]"):
+        alignment_scores(z, torch.tensor([0, 1]))
+    with pytest.raises(GraphensError, match="batch_size"):
+        agreement_scores(z, torch.tensor([[0], [1]]), batch_size=1)
+    bad = z.clone()
+    bad[2, 0, 0] = float("inf")
+    with pytest.raises(GraphensError, match=r"node\(s\) \[2\]"):
+        agreement_scores(bad, torch.tensor([[0], [1]]))
+
+
+def test_decode_returns_every_measure():
+    gen = torch.Generator().manual_seed(9)
+    n, m, n_nodes, dim = 240, 160, 3, 6
+    y = torch.arange(n + m) % 4
+    means = torch.randn(n_nodes, 4, dim, generator=gen)
+    z = means[:, y] + 0.8 * torch.randn(n_nodes, n + m, dim, generator=gen)
+    edges = all_pairs(n_nodes)
+    out = decode(z[:, :n], y[:n], z[:, n:], y[n:], edge_index=edges, knn_k=5)
+    assert len(out["per_node_accuracy"]) == n_nodes
+    assert out["single_accuracy"] == pytest.approx(sum(out["per_node_accuracy"]) / n_nodes)
+    assert 0.5 < out["single_accuracy"] <= out["ensemble_accuracy"] <= 1.0
+    assert len(out["best_C"]["per_node"]) == n_nodes and "ensemble" in out["best_C"]
+    assert set(out["probe"]) == {"per_node", "ensemble"}
+    knn = out["knn_accuracy"]
+    assert knn["k"] == 5 and len(knn["per_node"]) == n_nodes and 0.5 < knn["ensemble"] <= 1.0
+    assert out["edges"] == edges.t().tolist()
+    for key in ("agreement", "alignment"):
+        assert len(out[key]["per_edge"]) == edges.shape[1]
+        assert out[key]["mean"] == pytest.approx(sum(out[key]["per_edge"]) / edges.shape[1])
+    assert out["agreement_chance"] == 1 / 128  # m = 160: one batch of 128
+    json.dumps(out, allow_nan=False)
+    plain = decode(z[:, :n], y[:n], z[:, n:], y[n:])
+    assert "agreement" not in plain and "agreement_chance" not in plain
+    with pytest.raises(GraphensError, match="3 nodes but test has 2"):
+        decode(z[:, :n], y[:n], z[:2, n:], y[n:])
