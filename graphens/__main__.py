@@ -1,3 +1,7 @@
-from graphens.cli import main
+"""`python -m graphens` runs the CLI."""
+
 import sys
+
+from graphens.cli import main
+
 sys.exit(main())
