@@ -22,7 +22,7 @@ teacher embeddings, 2 E B D floats, plus one E B B matrix) as a sanity check.
 
 Usage::
 
-    python benchmarks/bench_loss_scaling.py                   # 5 repeats, all cases
+    python benchmarks/bench_loss_scaling.py                   # the numbers in README.md
     python benchmarks/bench_loss_scaling.py --repeats 3 --threads 2
 
 Writes ``benchmarks/out/loss_scaling/results.json``, ``results.md`` and, when matplotlib is

@@ -32,9 +32,14 @@ N 64 bidirectional ring (128 edges); graphens and naive steps alternate within e
 
 Usage::
 
+    python benchmarks/bench_train_step.py --repeats 10        # the numbers in README.md
     python benchmarks/bench_train_step.py                     # both parts, 5 repeats
-    python benchmarks/bench_train_step.py --repeats 10 --naive-distance cdist
-    python benchmarks/bench_train_step.py --part A            # only the FLOP/s part
+    python benchmarks/bench_train_step.py --part B --naive-distance cdist
+    python benchmarks/bench_train_step.py --part A --wait-idle 1200   # wait for a quiet CPU
+
+Other processes on the CPU distort everything (OpenMP threads spin-wait): the script samples
+``/proc`` every 2 s during the run and prints a WARNING naming any process that used more than
+20 % of a core; rerun when it does.
 
 Writes ``benchmarks/out/train_step/results.json`` and ``results.md``.
 """
