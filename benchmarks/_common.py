@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import platform
 import statistics
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -19,7 +18,7 @@ from typing import Any
 
 import torch
 
-from graphens.io import atomic_write_json
+from graphens.io import atomic_write_json, atomic_write_text
 
 OUT_ROOT = Path(__file__).resolve().parent / "out"
 
@@ -230,23 +229,6 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> 
              "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
     return "\n".join(lines)
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` so that a reader sees the old file or the new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_results(name: str, payload: dict[str, Any], markdown: str,

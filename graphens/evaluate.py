@@ -20,6 +20,7 @@ from torch import Tensor
 
 from graphens.errors import GraphensError
 from graphens.probe import DEFAULT_CS, probe_accuracy
+from graphens.probe import _check_labels as check_labels
 
 __all__ = ["agreement_scores", "alignment_scores", "decode", "knn_accuracy"]
 
@@ -51,17 +52,7 @@ def _check_embeddings(name: str, z: Tensor, axis: str = "node") -> None:
 
 
 def _check_labels(name: str, y: Tensor, n: int) -> Tensor:
-    if not isinstance(y, Tensor):
-        raise GraphensError(f"{name} must be a torch.Tensor, got {type(y).__name__}")
-    if y.dim() != 1 or y.shape[0] != n:
-        raise GraphensError(
-            f"{name} must have shape [{n}] (one label per sample), got {tuple(y.shape)}"
-        )
-    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
-        raise GraphensError(f"{name} must hold integer class labels, got dtype {y.dtype}")
-    if int(y.min()) < 0:
-        raise GraphensError(f"{name} has a negative label {int(y.min())}; labels must be >= 0")
-    return y.long()
+    return check_labels(name, y, n, None)
 
 
 def _check_pair(train: Tensor, test: Tensor, axis: str) -> None:

@@ -27,10 +27,15 @@ def _atomic(path: str | os.PathLike, write: Any) -> Path:
     return path
 
 
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    data = text.encode()
+    return _atomic(path, lambda handle: handle.write(data))
+
+
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented JSON to ``path`` atomically."""
-    data = (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode()
-    return _atomic(path, lambda handle: handle.write(data))
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
 def atomic_torch_save(path: str | os.PathLike, obj: Any) -> Path:
