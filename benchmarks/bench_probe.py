@@ -28,7 +28,6 @@ import math
 import os
 import statistics
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -38,6 +37,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
+from graphens.io import atomic_write_text
 from graphens.probe import DEFAULT_CS, probe_accuracy, train_val_split
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -259,21 +259,6 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _reference_cache(path: Path, settings: dict, repeat: int) -> dict:
     """Per-group reference results of one repeat, kept on disk (``--resume``)."""
     stored = json.loads(path.read_text()) if path.exists() else {}
@@ -284,7 +269,7 @@ def _reference_cache(path: Path, settings: dict, repeat: int) -> dict:
     def save() -> None:
         body = {k: v for k, v in cache.items() if k != "_save"}
         stored["repeats"][str(repeat)] = body
-        _atomic_write(path, json.dumps(stored, indent=1) + "\n")
+        atomic_write_text(path, json.dumps(stored, indent=1) + "\n")
 
     cache["_save"] = save
     return cache
@@ -434,8 +419,8 @@ def main(argv: list[str] | None = None) -> dict:
     }
     table = markdown(report)
     print(table)
-    _atomic_write(args.out / f"{stem}.md", table)
-    _atomic_write(args.out / f"{stem}.json", json.dumps(report, indent=2) + "\n")
+    atomic_write_text(args.out / f"{stem}.md", table)
+    atomic_write_text(args.out / f"{stem}.json", json.dumps(report, indent=2) + "\n")
     return report
 
 

@@ -86,8 +86,20 @@ def test_batched_groups_equal_each_group_alone():
     for g in range(3):
         alone = probe_accuracy(train[g : g + 1], y[:300], test[g : g + 1], y[300:])
         assert alone.best_C == [together.best_C[g]]
-        torch.testing.assert_close(alone.test_accuracy[0], together.test_accuracy[g])
-        torch.testing.assert_close(alone.val_accuracy[0], together.val_accuracy[g])
+        # Same problems; only the batching of the products differs (rounding): allow one sample.
+        torch.testing.assert_close(
+            alone.test_accuracy[0], together.test_accuracy[g], atol=1 / 100 + 1e-9, rtol=0
+        )
+        torch.testing.assert_close(
+            alone.val_accuracy[0], together.val_accuracy[g], atol=1 / 30 + 1e-9, rtol=0
+        )
+    # The weights themselves: P problems solved together equal each solved alone.
+    l2 = torch.tensor([1e-3, 1e-2, 0.0])
+    w_all, b_all = fit_logistic(train, y[:300], 3, l2, tol=1e-6)
+    for g in range(3):
+        w_g, b_g = fit_logistic(train[g : g + 1], y[:300], 3, l2[g : g + 1], tol=1e-6)
+        torch.testing.assert_close(w_g[0], w_all[g], atol=1e-3, rtol=1e-3)
+        torch.testing.assert_close(b_g[0], b_all[g], atol=1e-3, rtol=1e-3)
 
 
 def test_overfitting_regime_selects_a_penalty():
