@@ -23,6 +23,7 @@ from graphens.ensemble import Ensemble
 from graphens.errors import GraphensError
 from graphens.graph import validate_graph
 from graphens.io import atomic_torch_save
+from graphens.optim import SlicedNAdam
 
 
 @dataclass
@@ -128,7 +129,7 @@ def train(ensemble: Ensemble, objective: nn.Module, x: Tensor, y: Tensor | None 
     ensemble.to(device)
     objective.to(device)
     params = [*ensemble.parameters(), *objective.parameters()]
-    optimizer = torch.optim.NAdam(params, lr=config.lr, eps=config.eps)
+    optimizer = SlicedNAdam(params, lr=config.lr, eps=config.eps)
     result = TrainResult(epochs_run=0)
     start_epoch = 0
     if resume and checkpoint is not None and Path(checkpoint).exists():

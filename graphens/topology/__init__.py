@@ -30,8 +30,13 @@ def topology_params(name: str) -> dict[str, object]:
             if p.name not in ("num_nodes", "seed")}
 
 
-def make_topology(name: str, num_nodes: int, seed: int = 0, **params: object) -> Data:
+def make_topology(name: str, num_nodes: int | None, seed: int = 0, **params: object) -> Data:
     """Build the topology ``name`` on ``num_nodes`` nodes.
+
+    ``name`` is a family of :data:`TOPOLOGIES`, ``"connectome:NAME"`` (a real connectome, see
+    :mod:`graphens.topology.connectome`) or ``"file"`` with ``path=...`` (see
+    :mod:`graphens.topology.readers`). For the last two ``num_nodes`` may be None (the graph
+    decides); when given it must match.
 
     Examples
     --------
@@ -39,6 +44,12 @@ def make_topology(name: str, num_nodes: int, seed: int = 0, **params: object) ->
     >>> g.edge_index.shape
     torch.Size([2, 20])
     """
+    if name.startswith("connectome:"):
+        from graphens.topology.connectome import connectome_topology
+        return connectome_topology(name.partition(":")[2], num_nodes, seed=seed, **params)
+    if name == "file":
+        from graphens.topology.readers import file_topology
+        return file_topology(num_nodes=num_nodes, seed=seed, **params)
     generator = _lookup(name)
     allowed = topology_params(name)
     unknown = sorted(set(params) - set(allowed))

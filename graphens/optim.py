@@ -1,0 +1,64 @@
+"""The paper's optimiser (NAdam), stepped one node slice at a time.
+
+The node bank stacks every parameter along a leading node dimension (``[N, out, in]``). NAdam
+is elementwise, so stepping each node's slice separately gives bit-identical updates, but on
+the CPU it is about twice as fast at N 10 and N 64: the optimiser makes ~10 passes over each
+tensor, and one node's slice stays in cache across those passes while the whole stack does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+class SlicedNAdam:
+    """NAdam over per-node slices of stacked parameters, with the optimiser interface.
+
+    Parameters
+    ----------
+    params : iterable of Tensor
+        Parameters to optimise. Those with two or more dimensions are split along dim 0 (the
+        node dimension of a :class:`graphens.node_bank.NodeBank`); the others stay whole.
+    lr, eps : float
+        NAdam's learning rate and epsilon (paper: 1e-3 and 1e-7).
+
+    Notes
+    -----
+    The slices are views of the parameters' storage, so build the optimiser after moving the
+    model to its device, as with any optimiser.
+    """
+
+    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3, eps: float = 1e-7) -> None:
+        self.params = [p for p in params if p.requires_grad]
+        self._slices = [_slices(p.detach()) for p in self.params]
+        flat = [s for slices in self._slices for s in slices]
+        # foreach=False: the point is one small tensor at a time (see the module docstring).
+        self.optimizer = torch.optim.NAdam(flat, lr=lr, eps=eps, foreach=False)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.zero_()
+
+    def step(self) -> None:
+        for p, slices in zip(self.params, self._slices, strict=True):
+            grads = (None,) * len(slices) if p.grad is None else _slices(p.grad)
+            for piece, grad in zip(slices, grads, strict=True):
+                piece.grad = grad
+        self.optimizer.step()
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.optimizer.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state)
+
+
+def _slices(t: Tensor) -> tuple[Tensor, ...]:
+    return t.unbind(0) if t.dim() >= 2 else (t,)
