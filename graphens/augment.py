@@ -16,6 +16,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from graphens.data import check_image_shape
 from graphens.errors import GraphensError
 
 __all__ = ["augment_images", "transform_images"]
@@ -24,26 +25,12 @@ __all__ = ["augment_images", "transform_images"]
 def _check_batch(x: torch.Tensor, image_shape: tuple[int, int, int]) -> tuple[int, int, int]:
     if not isinstance(x, torch.Tensor):
         raise GraphensError(f"x must be a torch.Tensor [B, S], got {type(x).__name__}.")
-    try:
-        shape = tuple(int(s) for s in image_shape)
-        ok = len(shape) == 3 and all(s >= 1 for s in shape)
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise GraphensError(
-            f"image_shape={image_shape!r} is not valid; give (H, W, C) as three positive integers."
-        )
     if x.dim() != 2:
         raise GraphensError(
             f"x has shape {tuple(x.shape)}; augment_images expects flat channel-last images "
             "[B, H*W*C] (flatten with x.reshape(B, -1))."
         )
-    h, w, c = shape
-    if x.shape[1] != h * w * c:
-        raise GraphensError(
-            f"x has {x.shape[1]} signals per row but image_shape={shape} has H*W*C = {h * w * c}; "
-            "pass the (H, W, C) the rows were flattened from, or do not augment non-image data."
-        )
+    h, w, c = check_image_shape(image_shape, x.shape[1])
     if not x.is_floating_point():
         raise GraphensError(
             f"x has dtype {x.dtype}; augmentation needs floating-point pixels "

@@ -99,7 +99,7 @@ class Dataset:
         _check_labels("y_train", self.y_train, len(self.x_train), "x_train")
         _check_labels("y_test", self.y_test, len(self.x_test), "x_test")
         if self.image_shape is not None:
-            self.image_shape = _check_image_shape(self.image_shape, self.x_train.shape[1])
+            self.image_shape = check_image_shape(self.image_shape, self.x_train.shape[1])
 
     @property
     def num_signals(self) -> int:
@@ -181,7 +181,8 @@ def _check_labels(name: str, y: Any, n: int, x_name: str) -> None:
         )
 
 
-def _check_image_shape(image_shape: Any, num_signals: int) -> tuple[int, int, int]:
+def check_image_shape(image_shape: Any, num_signals: int) -> tuple[int, int, int]:
+    """``(H, W, C)`` as ints, checked against the ``num_signals`` columns of flat images."""
     try:
         shape = tuple(int(s) for s in image_shape)
         ok = len(shape) == 3 and all(s >= 1 for s in shape) and shape == tuple(image_shape)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from graphens.data import check_image_shape
 from graphens.errors import GraphensError
 
 __all__ = [
@@ -533,22 +534,7 @@ def sample_receptive_fields(
             f"it accepts: {', '.join(sorted(accepted)) or 'no extra options'}."
         )
     if image_shape is not None:
-        try:
-            shape = tuple(int(s) for s in image_shape)
-            ok = len(shape) == 3 and all(s >= 1 for s in shape)
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise GraphensError(
-                f"image_shape={image_shape!r} is not valid; give (H, W, C) as three positive "
-                "integers, or None for non-image signals."
-            )
-        if int(np.prod(shape)) != num_signals:
-            raise GraphensError(
-                f"image_shape={shape} has H*W*C = {int(np.prod(shape))} signals but "
-                f"num_signals={num_signals}; they must agree."
-            )
-        image_shape = shape  # type: ignore[assignment]
+        image_shape = check_image_shape(image_shape, num_signals)
     valid_fraction = isinstance(fraction, (int, float, np.integer, np.floating)) and not (
         isinstance(fraction, bool)
     )

@@ -145,7 +145,8 @@ def test_empty_batch():
 @pytest.mark.parametrize(
     ("x", "shape", "kwargs", "pattern"),
     [
-        (torch.rand(2, 10), (3, 3, 1), {}, r"10 signals per row but image_shape=\(3, 3, 1\)"),
+        (torch.rand(2, 10), (3, 3, 1), {},
+         r"image_shape=\(3, 3, 1\) has H\*W\*C = 9 signals but the data has 10"),
         (torch.rand(2, 3, 3), (3, 3, 1), {}, "flat channel-last"),
         (torch.rand(2, 9), (3, 3), {}, "image_shape=.*three positive integers"),
         (torch.ones(2, 9, dtype=torch.int64), (3, 3, 1), {}, "floating-point"),
