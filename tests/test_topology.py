@@ -86,3 +86,19 @@ def test_unknown_family_and_small_n():
 def test_params_are_listed():
     assert "k" in topology_params("gnk")
     assert topology_params("all-to-all") == {}
+
+
+def test_erdos_renyi_defaults_match_the_two_lateral_ring():
+    graph = make_topology("erdos-renyi", 10, seed=0)
+    assert graph.topology["params"] == {"p": pytest.approx(2 / 9)}
+    assert graph.topology["normalize"] == "none"
+    assert torch.all(graph.edge_weight == 1)  # weight 1 per edge, like gnk
+    assert make_topology("erdos-renyi", 3).edge_index.shape[1] == 6  # p capped at 1
+    assert topology_params("erdos-renyi") == {"p": None}
+
+
+def test_paper_weights_can_be_renormalized():
+    g = dense(make_topology("gnk", 10, k=30, seed=1, normalize="sum"))
+    assert g.sum().item() == pytest.approx(1.0)
+    star = dense(make_topology("star", 10, normalize="student"))
+    torch.testing.assert_close(star.sum(dim=1), torch.ones(10))

@@ -33,7 +33,24 @@ def check_num_nodes(num_nodes: int, family: str) -> int:
     return num_nodes
 
 
-def _from_dense(weights: Tensor) -> tuple[Tensor, Tensor]:
+def check_probability(value: object, name: str, family: str) -> float:
+    """A probability parameter: a real number in ``[0, 1]``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise GraphensError(
+            f"{family}: {name}={value!r} must be a probability in [0, 1] (e.g. {name}=0.1).")
+    return float(value)
+
+
+def check_int(value: object, name: str, family: str, low: int, high: int, why: str = "") -> int:
+    """An integer parameter in ``[low, high]``; ``why`` explains the bounds in the message."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise GraphensError(
+            f"{family}: {name}={value!r} must be an integer in [{low}, {high}]"
+            f"{' ' + why if why else ''}.")
+    return value
+
+
+def edges_from_dense(weights: Tensor) -> tuple[Tensor, Tensor]:
     """``weights[i, j] = g_ij`` (row = student, column = teacher) to (edge_index, edge_weight)."""
     student, teacher = weights.nonzero(as_tuple=True)
     return torch.stack([teacher, student]), weights[student, teacher]
@@ -47,7 +64,7 @@ def all_to_all(num_nodes: int, seed: int | None = None) -> Data:
     n = check_num_nodes(num_nodes, "all-to-all")
     weights = torch.full((n, n), 1.0 / (n * (n - 1)))
     weights.fill_diagonal_(0.0)
-    return topology_graph(*_from_dense(weights), n, "all-to-all", {}, seed)
+    return topology_graph(*edges_from_dense(weights), n, "all-to-all", {}, seed)
 
 
 def gnk(num_nodes: int, k: int | None = None, seed: int = 0) -> Data:
@@ -74,6 +91,34 @@ def gnk(num_nodes: int, k: int | None = None, seed: int = 0) -> Data:
     teacher = offset + (offset >= student).long()
     edge_index = torch.stack([teacher, student])
     return topology_graph(edge_index, torch.ones(k), n, "gnk", {"k": k}, seed)
+
+
+def erdos_renyi(num_nodes: int, p: float | None = None, seed: int = 0) -> Data:
+    r"""Directed Erdős–Rényi (Gilbert) graph :math:`G(N, p)`: each ordered pair
+    :math:`(i, j)`, :math:`i \ne j`, is an edge ``j -> i`` independently with probability
+    :math:`p`, weight 1 (unnormalised, like :func:`gnk`).
+
+    The expected edge count is :math:`pN(N-1)`; unlike :func:`gnk` it is random.
+
+    Parameters
+    ----------
+    p : float, optional
+        Edge probability in ``[0, 1]``. Default :math:`\min(1, 2/(N-1))`, which gives the
+        expected edge count :math:`2N` of a two-lateral directed ring (the paper's comparison
+        point); it is 1 (all-to-all) for ``N <= 3``.
+
+    References
+    ----------
+    Erdős, P. & Rényi, A. (1959). On random graphs I. Publ. Math. Debrecen 6, 290–297.
+    Gilbert, E. N. (1959). Random graphs. Ann. Math. Statist. 30, 1141–1144.
+    """
+    n = check_num_nodes(num_nodes, "erdos-renyi")
+    p = min(1.0, 2.0 / (n - 1)) if p is None else check_probability(p, "p", "erdos-renyi")
+    generator = torch.Generator().manual_seed(int(seed))
+    # weights[i, j] = 1 for the edge j -> i (row = student); the diagonal is never an edge.
+    weights = (torch.rand(n, n, generator=generator) < p).float()
+    weights.fill_diagonal_(0.0)
+    return topology_graph(*edges_from_dense(weights), n, "erdos-renyi", {"p": p}, seed)
 
 
 def _ring_offsets(num_nodes: int, offsets: list[int], weight: float, family: str,
@@ -147,4 +192,4 @@ def star(num_nodes: int, centers: int = 1, seed: int | None = None) -> Data:
     weights.fill_diagonal_(0.0)
     weights = weights / weights.sum(dim=0, keepdim=True)
     weights = weights / weights.sum()
-    return topology_graph(*_from_dense(weights), n, "star", {"centers": centers}, seed)
+    return topology_graph(*edges_from_dense(weights), n, "star", {"centers": centers}, seed)
