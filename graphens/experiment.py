@@ -27,8 +27,8 @@ from graphens.evaluate import decode
 from graphens.graph import ensemble_graph
 from graphens.io import atomic_torch_save, atomic_write_json
 from graphens.objectives import CLoSeRObjective, SupervisedObjective
-from graphens.receptive_fields import sample_receptive_fields
-from graphens.topology import make_topology
+from graphens.receptive_fields import ReceptiveFields, sample_receptive_fields
+from graphens.topology import graph_decides_nodes, make_topology, metrics, uses_positions
 from graphens.train import TrainConfig, fingerprint, train
 
 BASELINES = ("closer", "untrained", "supervised", "raw-input")
@@ -41,7 +41,7 @@ class RunConfig:
     dataset: str = "digits"
     topology: str = "all-to-all"
     topology_params: dict[str, Any] = field(default_factory=dict)
-    nodes: int = 10
+    nodes: int | None = 10  # None: the graph decides (connectome:NAME, file)
     rf: str = "gaussian"
     rf_fraction: float = 0.1
     rf_params: dict[str, Any] = field(default_factory=dict)
@@ -76,17 +76,34 @@ class RunConfig:
 
 
 def build_ensemble(config: RunConfig, dataset: Dataset) -> Ensemble:
-    """The graph (topology + receptive fields) and the encoders of a run, all seeded."""
-    topology = make_topology(config.topology, config.nodes, seed=config.seed,
-                             **config.topology_params)
-    fields = sample_receptive_fields(config.rf, config.nodes, dataset.num_signals,
-                                     fraction=config.rf_fraction,
-                                     image_shape=dataset.image_shape, seed=config.seed,
-                                     **config.rf_params)
+    """The graph (topology + receptive fields) and the encoders of a run, all seeded.
+
+    Spatial families wire nodes by their receptive-field centres, so for them the fields are
+    drawn first and their centres passed as ``pos``; otherwise the topology comes first and
+    may decide N itself (connectomes, files).
+    """
+    if config.nodes is None and not graph_decides_nodes(config.topology):
+        raise GraphensError(
+            f"topology {config.topology!r} needs a node count: pass --nodes N.")
+    if uses_positions(config.topology):
+        fields = _fields(config, dataset, config.nodes)
+        topology = make_topology(config.topology, config.nodes, seed=config.seed,
+                                 pos=fields.centers, **config.topology_params)
+    else:
+        topology = make_topology(config.topology, config.nodes, seed=config.seed,
+                                 **config.topology_params)
+        fields = _fields(config, dataset, topology.num_nodes)
     graph = ensemble_graph(topology, fields)
     factory = make_encoder_factory(config.encoder, hidden=config.hidden, dim=config.dim,
                                    dropout=config.dropout)
     return Ensemble(graph, factory, seed=config.seed)
+
+
+def _fields(config: RunConfig, dataset: Dataset, num_nodes: int) -> ReceptiveFields:
+    return sample_receptive_fields(config.rf, num_nodes, dataset.num_signals,
+                                   fraction=config.rf_fraction,
+                                   image_shape=dataset.image_shape, seed=config.seed,
+                                   **config.rf_params)
 
 
 def run(config: RunConfig, out_dir: str | Path | None = None, *, resume: bool = False,
@@ -143,6 +160,7 @@ def run(config: RunConfig, out_dir: str | Path | None = None, *, resume: bool = 
         "num_nodes": graph.num_nodes,
         "num_edges": int(graph.edge_index.shape[1]),
         "topology": graph.topology,
+        "graph_metrics": metrics(graph, seed=config.seed),
         "receptive_field": {**graph.receptive_field,
                             "sizes": graph.rf_mask.sum(1).tolist()},
         "epochs_run": outcome.epochs_run,
