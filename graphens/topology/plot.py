@@ -208,7 +208,7 @@ def _save_atomically(figure: Any, path: Path) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        figure.savefig(tmp, format="png", dpi=110)
+        figure.savefig(tmp, format="png", dpi=80)
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; a plot is for sharing
         os.replace(tmp, path)
     except BaseException:
