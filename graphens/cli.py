@@ -31,6 +31,11 @@ DEFAULT_IMAGE = "28x28"
 # where gradients (~1e-9) sit below NAdam's eps and training only takes off after ~10 epochs.
 PAPER_DEFAULTS = {"rf_fraction": 0.1, "tau": 10.0}
 DATASET_DEFAULTS = {"digits": {"rf_fraction": 0.25, "tau": 0.05}}
+# Defaults of the flags whose paper value depends on the modality (method.md §4, §7).
+MODALITY_DEFAULTS = {
+    "vision": {"dataset": "digits", "hidden": "1024,512,256", "dim": 256, "dropout": 0.1},
+    "neural": {"dataset": "synthetic", "hidden": "32,32", "dim": 32, "dropout": 0.0},
+}
 
 
 def parse_value(text: str) -> Any:
@@ -91,7 +96,20 @@ def add_train_parser(commands: Any) -> None:
         description="Train a CLoSeR ensemble (or a baseline) and decode its embeddings. With no "
                     "arguments: the offline demo on sklearn's digits.",
         formatter_class=_HelpFormatter)
-    train.add_argument("--dataset", default="digits", help="digits, fashion-mnist")
+    train.add_argument("--modality", choices=sorted(MODALITY_DEFAULTS), default="vision",
+                       help="vision: images; neural: population recordings, one node per "
+                            "brain area, temporal objectives (see docs/neural.md)")
+    train.add_argument("--dataset", default=None,
+                       help="vision: digits (default), fashion-mnist; neural: synthetic "
+                            "(default), nwb:PATH, allen:SESSION")
+    train.add_argument("--dataset-param", action="append", default=[], metavar="K=V",
+                       help="neural: recording parameter, repeatable (e.g. areas=8, noise=0.5, "
+                            "bin_size=0.033)")
+    train.add_argument("--objective", default="temporal-closer",
+                       choices=["temporal-closer", "lpl", "temporal-contrastive"],
+                       help="neural: the training objective")
+    train.add_argument("--bins", type=int, default=2,
+                       help="neural: time bins per window T (paper 2)")
     train.add_argument("--topology", default=None,
                        help=f"a family (see `graphens topology list`) or connectome:NAME "
                             f"(default {DEFAULT_TOPOLOGY})")
@@ -116,9 +134,12 @@ def add_train_parser(commands: Any) -> None:
     train.add_argument("--rf-param", action="append", default=[], metavar="K=V",
                        help="receptive-field parameter, repeatable (e.g. sigma=2, patch=4)")
     train.add_argument("--encoder", default="mlp", help="encoder family")
-    train.add_argument("--hidden", default="1024,512,256", help="hidden widths of the MLP")
-    train.add_argument("--dim", type=int, default=256, help="embedding size D")
-    train.add_argument("--dropout", type=float, default=0.1)
+    train.add_argument("--hidden", default=None,
+                       help="hidden widths of the MLP (vision 1024,512,256; neural, per bin, "
+                            "32,32)")
+    train.add_argument("--dim", type=int, default=None,
+                       help="embedding size D (vision 256; neural 32)")
+    train.add_argument("--dropout", type=float, default=None, help="(vision 0.1; neural 0)")
     train.add_argument("--tau", type=float, default=None,
                        help="softmax temperature (paper 10; digits 0.05)")
     train.add_argument("--distance", choices=["mean", "sum"], default="mean")
@@ -206,9 +227,23 @@ def train_topology(args: argparse.Namespace) -> tuple[str, dict[str, Any], int |
     return topology, params, nodes
 
 
+def modality_defaults(args: argparse.Namespace) -> None:
+    """Fill the flags left unset with the modality's defaults (``MODALITY_DEFAULTS``)."""
+    for name, value in MODALITY_DEFAULTS[args.modality].items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+
+
 def run_train(args: argparse.Namespace) -> int:
     from graphens.experiment import RunConfig, run
 
+    modality_defaults(args)
+    if args.modality == "neural":
+        return run_neural_train(args)
+    if args.dataset_param:
+        raise GraphensError(
+            f"--dataset-param {args.dataset_param[0]!r} is for --modality neural; vision "
+            "datasets take no parameters.")
     topology, topology_params, nodes = train_topology(args)
     config = RunConfig(
         dataset=args.dataset, topology=topology, topology_params=topology_params,
@@ -221,6 +256,30 @@ def run_train(args: argparse.Namespace) -> int:
         augment=not args.no_augment, seed=args.seed, device=args.device)
     results = run(config, args.out, resume=args.resume, progress=not args.quiet)
     print(format_summary(results, args.out))
+    return 0
+
+
+def run_neural_train(args: argparse.Namespace) -> int:
+    """``graphens train --modality neural``: one node per brain area, temporal objective."""
+    from graphens.neural.experiment import NeuralRunConfig, format_neural_summary, run_neural
+
+    topology = args.topology or DEFAULT_TOPOLOGY
+    params = parse_params(args.topology_param, "--topology-param")
+    if args.topology_file is not None or args.map is not None:
+        raise GraphensError(
+            "--topology-file and --map map a graph of its own nodes; with --modality neural "
+            "the nodes are the recorded areas: choose a family (--topology NAME).")
+    if args.normalize is not None:
+        params["normalize"] = args.normalize
+    config = NeuralRunConfig(
+        dataset=args.dataset, dataset_params=parse_params(args.dataset_param, "--dataset-param"),
+        nodes=args.nodes, bins=args.bins, topology=topology, topology_params=params,
+        objective=args.objective, baseline=args.baseline, hidden=parse_hidden(args.hidden),
+        dim=args.dim, dropout=args.dropout, tau=args.tau if args.tau is not None else 10.0,
+        distance=args.distance, stop_gradient=args.stop_gradient, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device)
+    results = run_neural(config, args.out, resume=args.resume, progress=not args.quiet)
+    print(format_neural_summary(results, args.out))
     return 0
 
 
