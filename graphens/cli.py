@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from graphens.errors import GraphensError
+from graphens.sweep.cli import add_parsers as add_sweep_parsers
 from graphens.topology import graph_decides_nodes
 from graphens.topology.weights import NORMALIZATIONS
 
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     add_train_parser(commands)
     add_topology_parser(commands)
+    add_sweep_parsers(commands)
     return parser
 
 
@@ -438,6 +440,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "handler", None) is not None:  # sweep, report
+            return args.handler(args)
         if args.command == "train":
             return run_train(args)
         if args.command == "topology":
@@ -446,8 +450,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"graphens: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("graphens: interrupted; rerun with --resume to continue from the last epoch.",
-              file=sys.stderr)
+        print("graphens: interrupted; rerun with --resume to continue from the last epoch "
+              "(a sweep: rerun the same command).", file=sys.stderr)
         return 130
     parser.error(f"unknown command {args.command!r}")
     return 2

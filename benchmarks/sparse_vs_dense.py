@@ -1,0 +1,318 @@
+"""Sparse vs dense connectivity on Fashion-MNIST, and the receptive-field and N sweeps.
+
+Three sweeps (specs in ``benchmarks/specs/``), each one :func:`graphens.sweep` into
+``<out>/<part>/`` followed by its :func:`graphens.sweep.report.write_report`:
+
+* ``sparse`` (``sparse_vs_dense.toml``, 48 trials) — N 10, MLP 1024-512-256 → 256, Gaussian
+  fields σ 2 px, d 0.1, τ 10; G_N^k for k = 10 … 90 in steps of 10, the directed ring (2
+  laterals) and the bidirectional ring (1 lateral), star, small-world (Watts–Strogatz k 2) and
+  scale-free (Barabási–Albert m 1) graphs of 18–20 edges, all with the teacher-side
+  stop-gradient of the paper; all-to-all without it; the untrained ensemble; seeds 1, 2, 3.
+* ``rf`` (``receptive_fields.toml``, 54 trials) — d ∈ {0.01, 0.025, 0.05, 0.1, 0.15, 0.25},
+  CLoSeR (all-to-all) vs supervised vs untrained, seeds 1, 2, 3.
+* ``nodes`` (``nodes.toml``, 45 trials) — N ∈ {2, 3, 5, 10, 15}, the same three arms.
+
+Reduced budget (stated in the specs; override with ``--epochs`` / ``--max-train``): 5 epochs
+on a seeded random 10 000 of the 60 000 training images (the same subset for every trial),
+decoded on the full 10 000 test images. Time, estimated (not yet measured) from one full-data
+all-to-all epoch (~55 s on 2 idle cores) and the probe benchmark (~30 s for 10 000 training
+embeddings): about 1 h for ``sparse``, 1 h for ``rf`` and 35 min for ``nodes`` on 2 CPU
+cores, about 2.5 h in all; on one GPU, minutes per sweep. Trials shared between sweeps (same
+configuration, hence the same id: all-to-all at d 0.1 and N 10) are copied from a finished
+sweep instead of run again (132 distinct trials of 147).
+
+Reported in ``<out>/summary.md`` (and ``summary.json``): accuracy against edges with 95 % CIs,
+the compute saved by each sparse graph (loss FLOPs per step and measured train time per epoch
+relative to all-to-all), the smallest k whose G_N^k is within 1 point of all-to-all, the ring
+vs G_N^k comparison at 20 edges (paired t-test over seeds), and the d and N tables. The main
+figures are copied to ``--figures`` (default ``benchmarks/figures/sparse_vs_dense/``).
+
+Re-running the same command resumes (finished trials are skipped). Usage::
+
+    python benchmarks/sparse_vs_dense.py                        # all three, CPU, ~2.5 h
+    python benchmarks/sparse_vs_dense.py --device cuda          # one GPU, the same budget
+    python benchmarks/sparse_vs_dense.py --only sparse --epochs 20 --max-train 0  # paper-size
+    python benchmarks/sparse_vs_dense.py --executor ray --address HOST:6379
+    python benchmarks/sparse_vs_dense.py --smoke                # digits, tiny, a few minutes
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import graphens
+from graphens.io import atomic_write_json, atomic_write_text
+from graphens.sweep.report import mean_ci, paired_tests, write_report
+from graphens.sweep.spec import load_spec, read_spec_file
+
+HERE = Path(__file__).resolve().parent
+SPECS = {"sparse": "sparse_vs_dense.toml", "rf": "receptive_fields.toml", "nodes": "nodes.toml"}
+FIGURES = {"sparse": ["accuracy_vs_edges.png", "accuracy_vs_compute.png",
+                      "accuracy_vs_graph_metrics.png"],
+           "rf": ["accuracy_vs_rf_fraction.png"], "nodes": ["accuracy_vs_nodes.png"]}
+#: --smoke: digits (8x8), a tiny MLP, one epoch, two seeds; sizes digits can split.
+SMOKE_FIXED = {"dataset": "digits", "hidden": [32], "dim": 16, "epochs": 1, "tau": 0.05,
+               "max_train": None, "max_test": None}
+SMOKE_AXES = {"rf": {"rf_fraction": [0.1, 0.25]}, "nodes": {"nodes": [2, 3, 5]}}
+ACCURACIES = ("single_accuracy", "ensemble_accuracy")
+WITHIN = 0.01  # "within 1 point of all-to-all"
+RING_EDGES = 20
+
+
+def build_spec(part: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The spec of one part with the command line's overrides."""
+    spec = read_spec_file(HERE / "specs" / SPECS[part])
+    fixed, axes = spec.setdefault("fixed", {}), spec.setdefault("axes", {})
+    if args.smoke:
+        fixed.update(SMOKE_FIXED)
+        axes.update(SMOKE_AXES.get(part, {}))
+        spec["name"] += "-smoke"
+    if args.epochs is not None:
+        fixed["epochs"] = args.epochs
+    if args.max_train is not None:
+        fixed["max_train"] = None if args.max_train <= 0 else args.max_train
+    if args.seeds:
+        axes["seed"] = list(args.seeds)
+    if args.device:
+        fixed["device"] = args.device
+    return spec
+
+
+def reuse_finished(spec: dict[str, Any], out: Path, root: Path) -> int:
+    """Copy trials of ``spec`` already finished in a sibling sweep under ``root``.
+
+    Only into a new sweep directory or one of the same spec (whose ``spec.json`` is written
+    first, as :func:`graphens.sweep` would).
+    """
+    loaded = load_spec(spec)
+    record = out / "spec.json"
+    if record.exists():
+        if set(json.loads(record.read_text()).get("trials", [])) != set(loaded.ids):
+            return 0  # another spec: graphens.sweep refuses it with its own message
+    elif out.exists() and any(out.iterdir()):
+        return 0
+    else:
+        atomic_write_json(record, {"name": loaded.name, "spec": loaded.spec,
+                                   "trials": loaded.ids})
+    copied = 0
+    for trial_id in loaded.ids:
+        target = out / "trials" / trial_id
+        if (target / "results.json").exists():
+            continue
+        for source in sorted(root.glob(f"*/trials/{trial_id}/results.json")):
+            if source.parent.parent.parent == out:
+                continue
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(source.parent, target)
+            copied += 1
+            break
+    return copied
+
+
+# --------------------------------------------------------------------------------------------
+# Analysis
+# --------------------------------------------------------------------------------------------
+
+
+def _ok(table: Any) -> Any:
+    return table[table["status"] == "ok"]
+
+
+def _stats(rows: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"seeds": int(len(rows))}
+    for column in ACCURACIES:
+        mean, half, _ = mean_ci(rows[column].tolist())
+        out[column] = mean
+        out[f"{column}_ci"] = half
+    for column in ("num_edges", "loss_flops_per_step", "seconds_per_epoch"):
+        out[column] = float(rows[column].mean())
+    return out
+
+
+def _pm(mean: float, half: float) -> str:
+    if mean is None or math.isnan(mean):
+        return "–"
+    return f"{mean:.4f}" if math.isnan(half) else f"{mean:.4f} ± {half:.4f}"
+
+
+def _pct(value: float) -> str:
+    return "–" if value is None or math.isnan(value) else f"{100 * value:.0f} %"
+
+
+def sparse_summary(table: Any) -> tuple[dict[str, Any], str]:
+    """Accuracy vs edges, compute saved, smallest k near all-to-all, ring vs random."""
+    ok = _ok(table).copy()
+    # k of G_N^k only (other families have parameters named k too, e.g. Watts-Strogatz)
+    k_column = ok["topology_params.k"] if "topology_params.k" in ok.columns else math.nan
+    ok["gnk_k"] = k_column
+    ok.loc[ok["label"] != "G_N^k", "gnk_k"] = math.nan
+    settings = []
+    for (label, k), rows in ok.groupby(["label", "gnk_k"], dropna=False, sort=False):
+        entry = {"label": label, "k": None if k != k else int(k), **_stats(rows)}
+        settings.append(entry)
+    by_label = {s["label"]: s for s in settings if s["k"] is None}
+    dense = by_label.get("all-to-all")
+    untrained = by_label.get("untrained")
+    for s in settings:
+        s["flops_vs_dense"] = (s["loss_flops_per_step"] / dense["loss_flops_per_step"]
+                               if dense and dense["loss_flops_per_step"] else math.nan)
+        s["time_vs_dense"] = (s["seconds_per_epoch"] / dense["seconds_per_epoch"]
+                              if dense and dense["seconds_per_epoch"] else math.nan)
+    gnk = sorted((s for s in settings if s["label"] == "G_N^k"), key=lambda s: s["k"])
+    smallest = {}
+    for column in ACCURACIES:
+        smallest[column] = None
+        if dense:
+            for s in gnk:
+                if s[column] >= dense[column] - WITHIN:
+                    smallest[column] = s["k"]
+                    break
+    random20 = ok[ok["gnk_k"] == RING_EDGES]
+    rings = []
+    for label in ("directed ring", "bidirectional ring"):
+        ring = ok[ok["label"] == label]
+        seeds = sorted(set(ring["seed"]) & set(random20["seed"]))
+        if len(seeds) < 2:
+            continue
+        row = {"ring": label, "seeds": seeds}
+        for column in ACCURACIES:
+            a = ring.set_index("seed").loc[seeds, column].tolist()
+            b = random20.set_index("seed").loc[seeds, column].tolist()
+            row[column] = paired_tests(a, b)
+        rings.append(row)
+
+    lines = ["### Accuracy against edges", "",
+             "| graph | edges | seeds | single (95 % CI) | ensemble (95 % CI) | loss FLOPs "
+             "vs all-to-all | train time/epoch vs all-to-all |", "|---|---|---|---|---|---|---|"]
+    order = sorted(settings, key=lambda s: (s["label"] in ("all-to-all", "untrained"),
+                                            s["label"] != "G_N^k", s["num_edges"], s["label"]))
+    for s in order:
+        name = f"G_N^k, k {s['k']}" if s["k"] is not None else s["label"]
+        lines.append(f"| {name} | {s['num_edges']:.0f} | {s['seeds']} | "
+                     f"{_pm(s['single_accuracy'], s['single_accuracy_ci'])} | "
+                     f"{_pm(s['ensemble_accuracy'], s['ensemble_accuracy_ci'])} | "
+                     f"{_pct(s['flops_vs_dense'])} | {_pct(s['time_vs_dense'])} |")
+    lines += ["", "### Smallest k within 1 point of all-to-all", ""]
+    for column in ACCURACIES:
+        k = smallest[column]
+        if k is None:
+            lines.append(f"* {column.replace('_', ' ')}: none of the G_N^k graphs run"
+                         + ("" if dense else " (all-to-all missing)"))
+            continue
+        s = next(s for s in gnk if s["k"] == k)
+        lines.append(f"* {column.replace('_', ' ')}: **k = {k}** ({s[column]:.4f} vs "
+                     f"all-to-all {dense[column]:.4f}); it needs {_pct(s['flops_vs_dense'])} "
+                     f"of the loss FLOPs and {_pct(s['time_vs_dense'])} of the train time")
+    if untrained:
+        lines.append(f"* untrained: single {untrained['single_accuracy']:.4f}, ensemble "
+                     f"{untrained['ensemble_accuracy']:.4f}")
+    lines += ["", f"### Ring vs random (G_N^k, k {RING_EDGES}) at {RING_EDGES} edges, paired "
+              "over seeds", "", "| ring | seeds | Δ ensemble (ring − random) | p (t-test) | "
+              "Δ single | p (t-test) |", "|---|---|---|---|---|---|"]
+    for r in rings:
+        e, s = r["ensemble_accuracy"], r["single_accuracy"]
+        lines.append(f"| {r['ring']} | {len(r['seeds'])} | {e['diff']:+.4f} | {e['p_t']:.3g} | "
+                     f"{s['diff']:+.4f} | {s['p_t']:.3g} |")
+    payload = {"settings": settings, "smallest_k_within_1pt": smallest, "ring_vs_random": rings}
+    return payload, "\n".join(lines)
+
+
+def arms_summary(table: Any, axis: str, title: str) -> tuple[dict[str, Any], str]:
+    """Mean ± CI of each arm (label) at each value of ``axis``."""
+    ok = _ok(table)
+    labels = list(dict.fromkeys(ok["label"]))
+    rows, payload = [], []
+    for value, group in ok.groupby(axis, sort=True):
+        cells = [f"{value:g}"]
+        for label in labels:
+            sub = group[group["label"] == label]
+            stats = _stats(sub) if len(sub) else None
+            payload.append({axis: float(value), "label": label, **(stats or {})})
+            cells += [_pm(stats["single_accuracy"], stats["single_accuracy_ci"]) if stats
+                      else "–",
+                      _pm(stats["ensemble_accuracy"], stats["ensemble_accuracy_ci"]) if stats
+                      else "–"]
+        rows.append(cells)
+    header = [title] + [f"{label} {kind}" for label in labels for kind in ("single",
+                                                                              "ensemble")]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return {"rows": payload}, "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", nargs="+", choices=list(SPECS), default=list(SPECS))
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default benchmarks/out/sparse_vs_dense (…-smoke with --smoke)")
+    parser.add_argument("--epochs", type=int, default=None, help="override the specs' 5")
+    parser.add_argument("--max-train", type=int, default=None,
+                        help="override the specs' 10000 (0: all 60 000)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None)
+    parser.add_argument("--device", default=None, help="auto, cpu, cuda")
+    parser.add_argument("--executor", choices=["local", "ray"], default="local")
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--address", default=None)
+    parser.add_argument("--figures", type=Path, default=HERE / "figures" / "sparse_vs_dense")
+    parser.add_argument("--smoke", action="store_true",
+                        help="digits, tiny MLP, 1 epoch: checks the pipeline in minutes")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    if args.smoke and args.seeds is None:
+        args.seeds = [1, 2]
+    root = args.out or HERE / "out" / ("sparse_vs_dense-smoke" if args.smoke
+                                       else "sparse_vs_dense")
+    sections, payload = [], {"parts": {}}
+    for part in args.only:
+        spec = build_spec(part, args)
+        out = root / part
+        copied = reuse_finished(spec, out, root)
+        if copied and not args.quiet:
+            print(f"{part}: {copied} finished trial(s) copied from the other sweeps")
+        table = graphens.sweep(spec, out, executor=args.executor, workers=args.workers,
+                               address=args.address, progress=not args.quiet)
+        report = write_report(out, edge_tolerance=0.1 if part == "sparse" else 0.0)
+        if part == "sparse":
+            data, text = sparse_summary(table)
+        elif part == "rf":
+            data, text = arms_summary(table, "rf_fraction", "d")
+        else:
+            data, text = arms_summary(table, "nodes", "N")
+        fixed = spec["fixed"]
+        setup = (f"{fixed['dataset']}, {fixed.get('epochs')} epochs, max_train "
+                 f"{fixed.get('max_train')}, seeds {spec['axes']['seed']}; "
+                 f"{int((table['status'] == 'ok').sum())}/{len(table)} trials ok; "
+                 f"train time {table['train_seconds'].sum() / 60:.0f} min, wall "
+                 f"{table['total_seconds'].sum() / 60:.0f} min")
+        figures = [p.name for p in report["plots"].values()]
+        sections.append(f"## {spec['name']}\n\n{setup}\n\n{text}\n\n"
+                        + "\n".join(f"![{name}]({part}/report/{name})" for name in figures))
+        payload["parts"][part] = {"setup": setup, **data, "report": str(report["summary"])}
+        if not args.smoke:
+            for name in FIGURES[part]:
+                source = out / "report" / name
+                if source.exists():
+                    args.figures.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(source, args.figures / f"{part}_{name}")
+    command = "python benchmarks/sparse_vs_dense.py " + " ".join(argv or sys.argv[1:])
+    markdown = ("# Sparse vs dense connectivity\n\n" + f"Command: `{command.strip()}`\n\n"
+                + "\n\n".join(sections) + "\n")
+    atomic_write_text(root / "summary.md", markdown)
+    atomic_write_json(root / "summary.json", json.loads(json.dumps(payload, default=str)))
+    print(markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

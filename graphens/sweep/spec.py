@@ -1,0 +1,590 @@
+"""Sweep specifications: read, check and expand into trials.
+
+A spec is a TOML, YAML or JSON file, or the same structure as a Python dict::
+
+    name = "ring-vs-random"            # optional; default: the file's stem
+    keep = "ensemble"                  # results | ensemble | all (what stays in each trial dir)
+
+    [fixed]                            # run fields shared by every trial
+    dataset = "digits"
+    hidden = [32]
+    dim = 16
+    epochs = 1
+
+    [axes]                             # run fields swept: their product
+    seed = [0, 1]
+    rf_fraction = [0.1, 0.25]
+
+    [[topologies]]                     # one entry per topology family (or variant)
+    name = "ring"
+
+    [[topologies]]
+    name = "gnk"
+    label = "G_N^k"                    # how reports name it; default: name
+    stop_gradient = "teacher"          # a run field fixed for this entry only
+    params = { normalize = "none" }    # fixed topology parameters
+    axes = { k = [10, 20] }            # swept within this entry: topology params or run fields
+
+Run fields are those of :class:`graphens.experiment.RunConfig` (``graphens train`` flags),
+plus ``max_train`` / ``max_test``: train on a seeded random subset of that many training
+images (decode on that many test images), the same subset for every trial. The aliases
+``N`` (nodes), ``d`` (rf_fraction), ``seeds``, ``baselines``, ``datasets`` are accepted.
+Fields set nowhere take the dataset's defaults of ``graphens train`` (digits: d 0.25,
+tau 0.05), then :class:`RunConfig`'s.
+
+The trials are, for every topology entry in order, the product of the global axes (an entry's
+own ``axes`` or fixed fields replace global axes of the same name) and the entry's axes.
+Each trial's id is a short SHA-256 of the canonical JSON of its run identity
+(:meth:`RunConfig.identity`, i.e. everything but the device) and its data subset, so the same
+configuration has the same id in every spec, session and machine.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from graphens.errors import GraphensError
+
+#: Top-level keys of a spec.
+SPEC_KEYS = ("name", "description", "keep", "fixed", "axes", "topologies", "resources")
+#: Keys of one ``topologies`` entry besides run fields.
+ENTRY_KEYS = ("name", "label", "params", "axes")
+#: What stays in each trial's directory once it has finished.
+KEEP = ("results", "ensemble", "all")
+#: Trial fields that are not :class:`RunConfig` fields.
+EXTRA_FIELDS = ("max_train", "max_test")
+#: Friendly names accepted for run fields.
+ALIASES = {"N": "nodes", "d": "rf_fraction", "seeds": "seed", "baselines": "baseline",
+           "datasets": "dataset", "receptive_field": "rf"}
+#: Run fields a spec sets through ``topologies`` only.
+TOPOLOGY_FIELDS = ("topology", "topology_params")
+#: Keys of the ``resources`` table: per-trial resource requests for the Ray executor.
+RESOURCE_KEYS = ("cpus", "gpus", "retries")
+
+_ID_LENGTH = 12
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One run of a sweep.
+
+    Attributes
+    ----------
+    id : str
+        Stable hash of the run's identity and data subset.
+    config : RunConfig
+        The run.
+    label : str
+        The topology entry's label (for reports); not part of the id.
+    extras : dict
+        ``max_train`` / ``max_test`` when set.
+    """
+
+    id: str
+    config: Any  # graphens.experiment.RunConfig (imported lazily: torch is heavy)
+    label: str
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def record(self) -> dict[str, Any]:
+        """JSON-ready description of the trial."""
+        from dataclasses import asdict
+        return {"id": self.id, "label": self.label, "config": asdict(self.config),
+                "extras": dict(self.extras)}
+
+
+@dataclass
+class SweepSpec:
+    """A checked spec and its expansion; ``spec`` is the canonical form (loadable again)."""
+
+    name: str
+    spec: dict[str, Any]
+    trials: list[Trial]
+    keep: str = "ensemble"
+    resources: dict[str, Any] = field(default_factory=dict)
+    duplicates: int = 0  #: trials that expanded twice and were kept once
+
+    @property
+    def ids(self) -> list[str]:
+        return [trial.id for trial in self.trials]
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------
+
+
+def read_spec_file(path: str | Path) -> dict[str, Any]:
+    """Parse a ``.toml``, ``.yaml``/``.yml`` or ``.json`` spec file into a dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise GraphensError(f"sweep spec {str(path)!r} does not exist; give a .toml, .yaml or "
+                            ".json file (see docs/studying_connectivity.md).")
+    suffix = path.suffix.lower()
+    text = path.read_text(encoding="utf-8")
+    try:
+        if suffix == ".toml":
+            data = _toml_loads(text)
+        elif suffix in (".yaml", ".yml"):
+            data = _yaml_loads(text, path)
+        elif suffix == ".json":
+            data = json.loads(text)
+        else:
+            raise GraphensError(f"sweep spec {str(path)!r} has suffix {suffix or '(none)'!r}; "
+                                "use .toml, .yaml, .yml or .json.")
+    except GraphensError:
+        raise
+    except Exception as err:  # each parser has its own error type
+        raise GraphensError(f"cannot parse sweep spec {str(path)!r}: {err}") from None
+    if not isinstance(data, dict):
+        raise GraphensError(f"sweep spec {str(path)!r} must hold a table/mapping at the top "
+                            f"level, not {type(data).__name__}.")
+    data.setdefault("name", path.stem)
+    return data
+
+
+def _toml_loads(text: str) -> dict[str, Any]:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ImportError:
+            raise GraphensError("reading TOML specs on Python 3.10 needs the tomli package "
+                                "(pip install tomli), or use a .json/.yaml spec.") from None
+    return tomllib.loads(text)
+
+
+def _yaml_loads(text: str, path: Path) -> Any:
+    try:
+        import yaml
+    except ImportError:
+        raise GraphensError(f"sweep spec {str(path)!r} is YAML but PyYAML is not installed; "
+                            "pip install pyyaml (or graphens[sweep]), or write it as "
+                            "TOML.") from None
+    return yaml.safe_load(text)
+
+
+def load_spec(spec: str | Path | Mapping[str, Any] | SweepSpec) -> SweepSpec:
+    """Read (if a path), check and expand a sweep spec.
+
+    Parameters
+    ----------
+    spec : path, dict or SweepSpec
+        A spec file, the same structure as a dict, or an already loaded spec.
+
+    Returns
+    -------
+    SweepSpec
+        The normalised spec and its trials, in expansion order, duplicates removed.
+
+    Raises
+    ------
+    GraphensError
+        For unknown keys, axes or values (the message names them and lists the valid ones),
+        and for an empty product.
+    """
+    if isinstance(spec, SweepSpec):
+        return spec
+    if isinstance(spec, (str, Path)):
+        raw = read_spec_file(spec)
+    elif isinstance(spec, Mapping):
+        raw = copy.deepcopy(dict(spec))
+    else:
+        raise GraphensError(f"a sweep spec is a file path or a dict, not {type(spec).__name__}.")
+    return expand(normalize_spec(raw))
+
+
+# --------------------------------------------------------------------------------------------
+# Checking
+# --------------------------------------------------------------------------------------------
+
+
+def run_fields() -> dict[str, Any]:
+    """Name -> default of every field a spec may set (RunConfig's and the extras)."""
+    from graphens.experiment import RunConfig
+
+    names = {f.name: f for f in fields(RunConfig)}
+    out: dict[str, Any] = {}
+    for name, spec_field in names.items():
+        if name in TOPOLOGY_FIELDS:
+            continue
+        out[name] = (spec_field.default_factory() if callable(spec_field.default_factory)
+                     else spec_field.default)
+    for name in EXTRA_FIELDS:
+        out[name] = None
+    return out
+
+
+def _canonical_field(name: str, where: str) -> str:
+    name = ALIASES.get(name, name)
+    if name in TOPOLOGY_FIELDS:
+        raise GraphensError(f"{where}: {name!r} is set through [[topologies]] entries (name, "
+                            "params, axes), not as a run field.")
+    valid = run_fields()
+    if name not in valid:
+        raise GraphensError(f"{where}: unknown run field {name!r}; valid fields are "
+                            f"{', '.join(sorted(valid))} (aliases: "
+                            f"{', '.join(f'{a}={b}' for a, b in ALIASES.items())}).")
+    return name
+
+
+def check_value(name: str, value: Any, where: str) -> Any:
+    """Check one run-field value and return it in canonical form (e.g. floats as float)."""
+    from graphens.data import DATASETS
+    from graphens.encoders import ENCODERS
+    from graphens.experiment import BASELINES
+    from graphens.receptive_fields import RECEPTIVE_FIELDS
+
+    def bad(expected: str) -> GraphensError:
+        return GraphensError(f"{where}: {name}={value!r} is not valid; {expected}.")
+
+    def integer(low: int, allow_none: bool = False) -> int | None:
+        if value is None and allow_none:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise bad(f"give an integer >= {low}" + (" or null" if allow_none else ""))
+        return int(value)
+
+    def number(low: float, high: float, low_open: bool = True, high_open: bool = False) -> float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok:
+            v = float(value)
+            ok = (math.isfinite(v) and (v > low if low_open else v >= low)
+                  and (v < high if high_open else v <= high))
+        if not ok:
+            lo, hi = "(" if low_open else "[", ")" if high_open else "]"
+            raise bad(f"give a number in {lo}{low}, {high}{hi}")
+        return float(value)
+
+    def choice(options: Any) -> str:
+        if not isinstance(value, str) or value not in options:
+            raise bad(f"choose one of {', '.join(sorted(options))}")
+        return value
+
+    if name == "dataset":
+        key = value.strip().lower().replace("_", "-") if isinstance(value, str) else value
+        if key not in DATASETS:
+            raise bad(f"choose one of {', '.join(sorted(DATASETS))}")
+        return key
+    if name == "nodes":
+        return integer(2, allow_none=True)
+    if name == "rf":
+        return choice(RECEPTIVE_FIELDS)
+    if name == "rf_fraction":
+        return number(0.0, 1.0)
+    if name == "encoder":
+        return choice(ENCODERS)
+    if name == "hidden":
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            value = [int(p) for p in parts] if all(p.isdigit() for p in parts) else value
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = [value]
+        if (not isinstance(value, (list, tuple)) or not all(
+                isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in value)):
+            raise bad("give a list of positive layer widths, e.g. [1024, 512, 256]")
+        return [int(h) for h in value]
+    if name == "dim":
+        return integer(1)
+    if name == "dropout":
+        return number(0.0, 1.0, low_open=False, high_open=True)
+    if name in ("tau", "lr"):
+        return number(0.0, math.inf, high_open=True)
+    if name == "distance":
+        return choice(("mean", "sum"))
+    if name == "stop_gradient":
+        if value is None or value == "none":
+            return None
+        return choice(("none", "teacher", "student"))
+    if name == "baseline":
+        return choice(BASELINES)
+    if name == "epochs":
+        return integer(0)
+    if name == "batch_size":
+        return integer(2)
+    if name == "seed":
+        return integer(0)
+    if name == "augment":
+        if not isinstance(value, bool):
+            raise bad("give true or false")
+        return value
+    if name in ("max_train", "max_test"):
+        return integer(2, allow_none=True)
+    if name in ("rf_params",):
+        if not isinstance(value, Mapping):
+            raise bad("give a table of parameters, e.g. {sigma = 2.0}")
+        return dict(value)
+    if name == "device":
+        if not isinstance(value, str):
+            raise bad("give a device name: auto, cpu, cuda, cuda:1")
+        return value
+    # A field this module does not know yet: check the JSON type against the default's.
+    default = run_fields()[name]
+    int_for_float = (isinstance(default, float) and isinstance(value, int)
+                     and not isinstance(value, bool))
+    if (default is not None and value is not None and type(default) is not type(value)
+            and not int_for_float):
+        raise bad(f"give a {type(default).__name__} like the default {default!r}")
+    return value
+
+
+def _check_topology(name: Any, where: str) -> str:
+    from graphens.topology import TOPOLOGIES, graph_decides_nodes
+
+    if not isinstance(name, str) or not name:
+        raise GraphensError(f"{where}: every topology entry needs a name (a family, "
+                            f"connectome:NAME or file), got {name!r}.")
+    if name not in TOPOLOGIES and not graph_decides_nodes(name):
+        raise GraphensError(f"{where}: unknown topology {name!r}; choose one of "
+                            f"{', '.join(sorted(TOPOLOGIES))}, connectome:NAME or file.")
+    return name
+
+
+def _topology_param_names(name: str) -> set[str] | None:
+    """The parameters the family accepts (None: any, for connectomes and files)."""
+    from graphens.topology import graph_decides_nodes, topology_params
+
+    if graph_decides_nodes(name):
+        return None
+    return {*topology_params(name), "normalize"}
+
+
+def _check_param(topology: str, key: str, value: Any, where: str) -> Any:
+    from graphens.topology.weights import NORMALIZATIONS
+
+    allowed = _topology_param_names(topology)
+    if allowed is not None and key not in allowed:
+        raise GraphensError(f"{where}: topology {topology!r} has no parameter {key!r}; it "
+                            f"accepts {', '.join(sorted(allowed))}.")
+    if key == "normalize" and value not in (None, *NORMALIZATIONS):
+        raise GraphensError(f"{where}: normalize={value!r} is not valid; choose one of "
+                            f"{', '.join(NORMALIZATIONS)}.")
+    return value
+
+
+def _check_mapping(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise GraphensError(f"{where} must be a table/mapping, not {type(value).__name__} "
+                            f"({value!r}).")
+    return dict(value)
+
+
+def _check_axis(values: Any, where: str) -> list[Any]:
+    if not isinstance(values, (list, tuple)):
+        raise GraphensError(f"{where} must be a list of values (put a single value under "
+                            f"fixed instead), got {values!r}.")
+    if not values:
+        raise GraphensError(f"{where} is an empty list, so the sweep has no trials; give at "
+                            "least one value or drop the axis.")
+    return list(values)
+
+
+def _fields_table(table: dict[str, Any], where: str, axes: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        name = _canonical_field(str(key), where)
+        if name in out:
+            raise GraphensError(f"{where}: {name!r} is given twice (directly and by an alias).")
+        if axes:
+            out[name] = [check_value(name, v, f"{where}.{key}[{i}]")
+                         for i, v in enumerate(_check_axis(value, f"{where}.{key}"))]
+        else:
+            out[name] = check_value(name, value, f"{where}.{key}")
+    return out
+
+
+def normalize_spec(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Check a raw spec and return it in canonical form (aliases resolved, entries as dicts).
+
+    Raises
+    ------
+    GraphensError
+        Naming the first unknown key, axis or value found, with the valid choices.
+    """
+    if not isinstance(raw, Mapping):
+        raise GraphensError(f"a sweep spec is a mapping, not {type(raw).__name__}.")
+    unknown = sorted(set(raw) - set(SPEC_KEYS))
+    if unknown:
+        raise GraphensError(f"sweep spec: unknown key(s) {', '.join(map(repr, unknown))}; valid "
+                            f"top-level keys are {', '.join(SPEC_KEYS)} (run fields go under "
+                            "[fixed] or [axes]).")
+    name = raw.get("name", "sweep")
+    if not isinstance(name, str) or not name.strip():
+        raise GraphensError(f"sweep spec: name={name!r} must be a non-empty string.")
+    keep = raw.get("keep", "ensemble")
+    if keep not in KEEP:
+        raise GraphensError(f"sweep spec: keep={keep!r} is not valid; choose one of "
+                            f"{', '.join(KEEP)}.")
+    fixed = _fields_table(_check_mapping(raw.get("fixed"), "fixed"), "fixed", axes=False)
+    axes = _fields_table(_check_mapping(raw.get("axes"), "axes"), "axes", axes=True)
+    both = sorted(set(fixed) & set(axes))
+    if both:
+        raise GraphensError(f"sweep spec: {', '.join(both)} set both under fixed and axes; "
+                            "keep one.")
+    resources = _check_mapping(raw.get("resources"), "resources")
+    bad = sorted(set(resources) - set(RESOURCE_KEYS))
+    if bad:
+        raise GraphensError(f"resources: unknown key(s) {', '.join(bad)}; valid keys are "
+                            f"{', '.join(RESOURCE_KEYS)}.")
+    for key, value in resources.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise GraphensError(f"resources.{key}={value!r} must be a number >= 0.")
+    entries = raw.get("topologies", ["all-to-all"])
+    if not isinstance(entries, (list, tuple)):
+        raise GraphensError("topologies must be a list of entries ([[topologies]] tables or "
+                            f"names), not {type(entries).__name__}.")
+    if not entries:
+        raise GraphensError("topologies is an empty list, so the sweep has no trials; give at "
+                            "least one entry, e.g. [[topologies]] name = \"all-to-all\".")
+    checked = [_check_entry(entry, f"topologies[{i}]") for i, entry in enumerate(entries)]
+    return {"name": name.strip(), "description": str(raw.get("description", "")), "keep": keep,
+            "fixed": fixed, "axes": axes, "topologies": checked, "resources": resources}
+
+
+def _check_entry(entry: Any, where: str) -> dict[str, Any]:
+    if isinstance(entry, str):
+        entry = {"name": entry}
+    if not isinstance(entry, Mapping):
+        raise GraphensError(f"{where} must be a topology name or a table with name, params, "
+                            f"axes, not {entry!r}.")
+    entry = dict(entry)
+    topology = _check_topology(entry.get("name"), where)
+    label = entry.get("label", topology)
+    if not isinstance(label, str) or not label:
+        raise GraphensError(f"{where}: label={label!r} must be a non-empty string.")
+    params = {str(k): _check_param(topology, str(k), v, f"{where}.params.{k}")
+              for k, v in _check_mapping(entry.get("params"), f"{where}.params").items()}
+    overrides = {k: v for k, v in entry.items() if k not in ENTRY_KEYS}
+    fixed = _fields_table(overrides, where, axes=False)
+    run_axes: dict[str, list[Any]] = {}
+    param_axes: dict[str, list[Any]] = {}
+    allowed = _topology_param_names(topology)
+    for key, values in _check_mapping(entry.get("axes"), f"{where}.axes").items():
+        key = str(key)
+        values = _check_axis(values, f"{where}.axes.{key}")
+        is_param = (key in allowed) if allowed is not None else (
+            ALIASES.get(key, key) not in run_fields())
+        if is_param:
+            if key in params:
+                raise GraphensError(f"{where}: topology parameter {key!r} is both in params "
+                                    "and axes; keep one.")
+            param_axes[key] = [_check_param(topology, key, v, f"{where}.axes.{key}[{i}]")
+                               for i, v in enumerate(values)]
+        else:
+            try:
+                name = _canonical_field(key, f"{where}.axes")
+            except GraphensError:
+                raise GraphensError(
+                    f"{where}.axes: {key!r} is neither a parameter of topology {topology!r} "
+                    f"({', '.join(sorted(allowed or []))}) nor a run field "
+                    f"({', '.join(sorted(run_fields()))}).") from None
+            if name in fixed:
+                raise GraphensError(f"{where}: {name!r} is both fixed and an axis; keep one.")
+            run_axes[name] = [check_value(name, v, f"{where}.axes.{key}[{i}]")
+                              for i, v in enumerate(values)]
+    return {"name": topology, "label": label, "params": params, "fixed": fixed,
+            "axes": run_axes, "param_axes": param_axes}
+
+
+# --------------------------------------------------------------------------------------------
+# Expansion
+# --------------------------------------------------------------------------------------------
+
+
+def _product(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    keys = list(axes)
+    return [dict(zip(keys, combo, strict=True))
+            for combo in itertools.product(*(axes[k] for k in keys))]
+
+
+def trial_id(config: Any, extras: Mapping[str, Any] | None = None) -> str:
+    """Stable short id of a run: SHA-256 of the canonical JSON of its identity and extras."""
+    identity = dict(config.identity())
+    identity.update({k: v for k, v in (extras or {}).items() if v is not None})
+    text = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:_ID_LENGTH]
+
+
+def _dataset_defaults(dataset: str) -> dict[str, Any]:
+    """Per-dataset defaults of ``graphens train`` (imported lazily: graphens.cli imports us)."""
+    try:
+        from graphens.cli import DATASET_DEFAULTS
+    except ImportError:  # pragma: no cover - the CLI is part of graphens
+        return {}
+    return dict(DATASET_DEFAULTS.get(dataset, {}))
+
+
+def make_trial(values: Mapping[str, Any], topology: str, params: Mapping[str, Any],
+               label: str) -> Trial:
+    """Build the :class:`Trial` for one point of the product."""
+    from graphens.experiment import RunConfig
+    from graphens.topology import graph_decides_nodes
+
+    values = dict(values)
+    extras = {k: values.pop(k) for k in EXTRA_FIELDS if values.get(k) is not None}
+    for k in EXTRA_FIELDS:
+        values.pop(k, None)
+    for key, default in _dataset_defaults(values.get("dataset", "digits")).items():
+        values.setdefault(key, default)
+    if "nodes" not in values and graph_decides_nodes(topology):
+        values["nodes"] = None
+    if "hidden" in values:
+        values["hidden"] = tuple(values["hidden"])
+    config = RunConfig(topology=topology, topology_params=dict(params), **values)
+    return Trial(id=trial_id(config, extras), config=config, label=label, extras=extras)
+
+
+def expand(spec: Mapping[str, Any]) -> SweepSpec:
+    """The trials of a normalised spec (see :func:`normalize_spec`), duplicates dropped."""
+    trials: list[Trial] = []
+    seen: set[str] = set()
+    duplicates = 0
+    for entry in spec["topologies"]:
+        overridden = set(entry["fixed"]) | set(entry["axes"])
+        axes = {k: v for k, v in spec["axes"].items() if k not in overridden}
+        axes.update(entry["axes"])
+        for combo in _product(axes):
+            for params in _product(entry["param_axes"]):
+                values = {**spec["fixed"], **entry["fixed"], **combo}
+                trial = make_trial(values, entry["name"], {**entry["params"], **params},
+                                   entry["label"])
+                if trial.id in seen:
+                    duplicates += 1
+                    continue
+                seen.add(trial.id)
+                trials.append(trial)
+    if not trials:  # pragma: no cover - empty axes are refused earlier
+        raise GraphensError("the sweep spec expands to no trials; check its axes.")
+    return SweepSpec(name=spec["name"], spec=to_raw(spec), trials=trials, keep=spec["keep"],
+                     resources=dict(spec.get("resources", {})), duplicates=duplicates)
+
+
+def to_raw(normalised: Mapping[str, Any]) -> dict[str, Any]:
+    """A spec dict equivalent to a normalised one: aliases resolved, entries as tables.
+
+    It is what ``DIR/spec.json`` records, and :func:`load_spec` reads it back to the same
+    trials.
+    """
+    entries = []
+    for entry in normalised["topologies"]:
+        raw = {"name": entry["name"], "label": entry["label"], **entry["fixed"]}
+        if entry["params"]:
+            raw["params"] = entry["params"]
+        axes = {**entry["axes"], **entry["param_axes"]}
+        if axes:
+            raw["axes"] = axes
+        entries.append(raw)
+    spec = {k: normalised[k] for k in ("name", "description", "keep", "fixed", "axes",
+                                       "resources") if k in normalised}
+    spec["topologies"] = entries
+    return json.loads(json.dumps(spec))
