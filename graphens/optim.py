@@ -1,9 +1,10 @@
 """The paper's optimiser (NAdam), stepped one node slice at a time.
 
 The node bank stacks every parameter along a leading node dimension (``[N, out, in]``). NAdam
-is elementwise, so stepping each node's slice separately gives bit-identical updates, but on
-the CPU it is about twice as fast at N 10 and N 64: the optimiser makes ~10 passes over each
-tensor, and one node's slice stays in cache across those passes while the whole stack does not.
+is elementwise, so stepping each node's slice separately gives bit-identical updates, while
+on the CPU the optimiser step alone runs about twice as fast for the paper's MLP (33 → 16 ms
+at N 10, 220 → 94 ms at N 64, measured on 2 cores): NAdam makes ~10 passes over each tensor,
+and one node's slice stays in cache across those passes while the whole stack does not.
 """
 
 from __future__ import annotations
