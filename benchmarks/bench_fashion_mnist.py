@@ -31,7 +31,7 @@ from _common import OUT_ROOT, environment, markdown_table, write_results
 
 from graphens.data import load_dataset
 from graphens.experiment import RunConfig, run
-from graphens.io import atomic_write_json
+from graphens.io import atomic_write, atomic_write_json
 
 ARMS = ("untrained", "raw-input", "closer", "supervised")  # cheap ones first
 
@@ -107,10 +107,8 @@ def plot(payload: dict[str, Any], path: Path) -> None:
     ax.set_title(f"Fashion-MNIST, N 10 all-to-all, {payload['epochs']} epochs")
     ax.legend(loc="lower right")
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
+    atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=120))
     plt.close(fig)
-    tmp.replace(path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from graphens.errors import GraphensError
-from graphens.io import atomic_write_text
+from graphens.io import atomic_write_bytes, atomic_write_text
 from graphens.sweep.spec import EXTRA_FIELDS
-from graphens.sweep.table import _atomic_bytes, read_table
+from graphens.sweep.table import read_table
 
 ACCURACIES = ("single_accuracy", "ensemble_accuracy")
 #: Run fields that distinguish topologies (and baselines) rather than conditions.
@@ -237,7 +237,7 @@ def _figure(rows: int, cols: int, width: float = 4.2, height: float = 3.2) -> An
 def _save(fig: Any, path: Path) -> Path:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
-    return _atomic_bytes(path, buffer.getvalue())
+    return atomic_write_bytes(path, buffer.getvalue())
 
 
 class _Colours:

@@ -30,15 +30,14 @@ import csv
 import io
 import json
 import math
-import os
 import statistics
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from graphens.errors import GraphensError
+from graphens.io import atomic_write_bytes
 from graphens.sweep.spec import EXTRA_FIELDS, Trial
 
 TRIALS_DIR = "trials"
@@ -171,29 +170,6 @@ def build_rows(out: str | Path, trials: Iterable[Trial]) -> list[dict[str, Any]]
     return [{column: row.get(column) for column in columns} for row in rows]
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _atomic_bytes(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (readable as a normal file: 0666 & ~umask)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def has_parquet() -> bool:
     """Whether pandas and pyarrow are importable (results.parquet; else results.csv)."""
     try:
@@ -242,11 +218,11 @@ def write_table(out: str | Path, trials: Iterable[Trial]) -> Any:
     if has_parquet():
         buffer = io.BytesIO()
         frame.to_parquet(buffer, index=False)
-        _atomic_bytes(out / PARQUET, buffer.getvalue())
+        atomic_write_bytes(out / PARQUET, buffer.getvalue())
         (out / CSV).unlink(missing_ok=True)
     else:
         text = frame.to_csv(index=False) if hasattr(frame, "to_csv") else _csv_text(rows)
-        _atomic_bytes(out / CSV, text.encode())
+        atomic_write_bytes(out / CSV, text.encode())
         (out / PARQUET).unlink(missing_ok=True)
     return frame
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import numpy as np
 from torch_geometric.data import Data
 
 from graphens.errors import GraphensError
+from graphens.io import atomic_write
 
 #: Up to this many edges each one is drawn as an arrow (teacher -> student).
 MAX_ARROWS = 400
@@ -77,7 +77,7 @@ def plot_topology(graph: Data, path: str | os.PathLike, title: str | None = None
 
     heading = title or f"{family}: {n} nodes, {teacher.size} edges"
     figure.suptitle(heading + (f"\n{note}" if note else ""))
-    return _save_atomically(figure, Path(path))
+    return atomic_write(path, lambda handle: figure.savefig(handle, format="png", dpi=80))
 
 
 def _matplotlib() -> Any:
@@ -201,20 +201,6 @@ def _draw_matrix(figure: Any, ax: Any, teacher: np.ndarray, student: np.ndarray,
         ticks = np.arange(n)
         ax.set_xticks(ticks, names, rotation=90, fontsize=6)
         ax.set_yticks(ticks, names, fontsize=6)
-
-
-def _save_atomically(figure: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        figure.savefig(tmp, format="png", dpi=80)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a plot is for sharing
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 __all__ = ["plot_topology", "MAX_ARROWS", "MAX_LINES"]
