@@ -364,3 +364,15 @@ def test_coincident_positions_do_not_break_length_scales():
     waxman = make_topology("distance", 5, pos=pos, kernel="waxman")
     assert waxman.edge_index.shape[1] == 20
     assert torch.all(in_degree(make_topology("knn", 5, pos=pos, k=2)) == 2)
+
+
+def test_spatial_families_return_the_positions_they_were_wired_on():
+    graph = make_topology("knn", 7, seed=2, k=1)
+    assert graph.topology["positions"] == "uniform" and graph.pos.shape == (7, 2)
+    dist = torch.cdist(graph.pos, graph.pos)
+    dist.fill_diagonal_(float("inf"))
+    teacher_of = dict(zip(graph.edge_index[1].tolist(), graph.edge_index[0].tolist(),
+                          strict=True))
+    assert all(teacher_of[i] == int(dist[i].argmin()) for i in range(7))
+    given = torch.tensor([[0.0, 0.0], [0.0, 1.0], [5.0, 5.0]])
+    assert torch.equal(make_topology("distance", 3, pos=given).pos, given)

@@ -2,7 +2,8 @@ r"""Families wired on node positions (e.g. receptive-field centres): ``distance`
 
 Each takes ``pos``, an ``[N, 2]`` array of positions in any unit (pixels, unit square...).
 When ``pos`` is None the nodes get seeded uniform positions in the unit square, and the
-topology record says so (``topology["positions"]`` is ``"uniform"``, else ``"given"``).
+topology record says so (``topology["positions"]`` is ``"uniform"``, else ``"given"``); the
+positions used are returned as ``graph.pos``.
 
 Length scales are relative to the positions so the same parameters work in any unit: the
 unit is :math:`d_{nn}`, the median over nodes of the distance to the nearest other node
@@ -158,6 +159,7 @@ def distance_dependent(num_nodes: int, pos: Tensor | None = None, kernel: str = 
     weights.fill_diagonal_(0.0)
     graph = topology_graph(*edges_from_dense(weights), n, family, params, seed)
     graph.topology.update(positions=origin, scale=scale)
+    graph.pos = pos.float()  # where the nodes were wired (ensemble_graph keeps field centres)
     return graph
 
 
@@ -197,6 +199,7 @@ def knn(num_nodes: int, pos: Tensor | None = None, k: int | None = None, seed: i
     edge_index = torch.stack([teachers, students])
     graph = topology_graph(edge_index, torch.ones(n * k), n, "knn", {"k": k}, seed)
     graph.topology["positions"] = origin
+    graph.pos = pos.float()
     return graph
 
 
