@@ -2,8 +2,8 @@
 
 The node bank stacks every parameter along a leading node dimension (``[N, out, in]``). NAdam
 is elementwise, so stepping each node's slice separately gives bit-identical updates, while
-on the CPU the optimiser step alone runs about twice as fast for the paper's MLP (33 → 16 ms
-at N 10, 220 → 94 ms at N 64, measured on 2 cores): NAdam makes ~10 passes over each tensor,
+on the CPU the optimiser step alone runs 2–3.5× faster for the paper's MLP (2 cores, N 10 and
+N 64; ``benchmarks/bench_optimizer.py``): NAdam makes ~10 passes over each tensor,
 and one node's slice stays in cache across those passes while the whole stack does not.
 """
 
