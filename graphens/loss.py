@@ -41,7 +41,7 @@ class CLoSeRBreakdown(NamedTuple):
 
 
 def edge_losses(student: Tensor, teacher: Tensor, tau: float, distance: str,
-                sq_student: Tensor | None = None, sq_teacher: Tensor | None = None) -> Tensor:
+                sq_student: Tensor | None = None) -> Tensor:
     r"""Unweighted :math:`L_{ij}` for a stack of edges.
 
     Parameters
@@ -52,25 +52,31 @@ def edge_losses(student: Tensor, teacher: Tensor, tau: float, distance: str,
         Softmax temperature :math:`\tau`.
     distance : {"mean", "sum"}
         Mean or summed squared distance over the ``D`` embedding dimensions.
-    sq_student, sq_teacher : Tensor, optional
-        ``[E, B]`` squared norms of the rows of ``student`` and ``teacher``, when the caller
-        already has them (computed per node and gathered, they cost ``N B D``, not ``E B D``).
+    sq_student : Tensor, optional
+        ``[E, B]`` squared norms of the rows of ``student``, when the caller already has them
+        (computed per node and gathered, they cost ``N B D``, not ``E B D``).
 
     Returns
     -------
     Tensor
         ``[E]`` cross-entropy of picking each teacher anchor's own stimulus among the student's
         candidates.
+
+    Notes
+    -----
+    With :math:`s_b` the student's and :math:`t_c` the teacher's embeddings,
+    :math:`\lVert s_b - t_c \rVert^2 = \lVert s_b \rVert^2 - 2 s_b \cdot t_c + \lVert t_c
+    \rVert^2`. The last term is the same for every candidate :math:`b` of an anchor :math:`c`,
+    so it cancels between the numerator and the normaliser of :math:`p_{ij}(c)` and is never
+    computed: the logits are :math:`(2 s_b \cdot t_c - \lVert s_b \rVert^2) / (\tau D)`
+    (without :math:`1/D` for ``distance="sum"``).
     """
     scale = 1.0 / student.shape[-1] if distance == "mean" else 1.0
     if sq_student is None:
         sq_student = student.pow(2).sum(-1)
-    if sq_teacher is None:
-        sq_teacher = teacher.pow(2).sum(-1)
-    # ||s_b - t_c||^2 = ||s_b||^2 + ||t_c||^2 - 2 s_b.t_c; rows b = candidates, cols c = anchors.
-    cross = torch.bmm(student, teacher.transpose(1, 2))
-    delta = (sq_student.unsqueeze(2) + sq_teacher.unsqueeze(1) - 2.0 * cross).clamp_min(0.0)
-    logits = delta.mul(-scale / tau)  # [E, B(candidates), B(anchors)]
+    # rows b = candidates, cols c = anchors
+    logits = torch.baddbmm(sq_student.unsqueeze(2), student, teacher.transpose(1, 2),
+                           beta=-1.0, alpha=2.0).mul_(scale / tau)  # [E, B, B]
     log_p = logits.diagonal(dim1=1, dim2=2) - torch.logsumexp(logits, dim=1)
     return -log_p.mean(dim=1)
 
@@ -109,15 +115,14 @@ class CLoSeRLoss(MessagePassing):
         size = (num_nodes, num_nodes)
         # Edge update: L_ij from the lifted teacher (z_j) and student (z_i) embeddings.
         per_edge = self.edge_updater(edge_index, z=(teacher_z, student_z),
-                                     sq=(teacher_z.pow(2).sum(-1), student_z.pow(2).sum(-1)),
-                                     size=size)
+                                     sq=student_z.pow(2).sum(-1), size=size)
         # Message g_ij * L_ij, summed at the student.
         per_node = self.propagate(edge_index, edge_loss=per_edge * edge_weight, size=size)
         return CLoSeRBreakdown(per_node.sum(), per_edge, per_node)
 
-    def edge_update(self, z_j: Tensor, z_i: Tensor, sq_j: Tensor, sq_i: Tensor,
-                    ) -> Tensor:  # PyG hook: z_* [E, B, D], sq_* [E, B]
-        return edge_losses(z_i, z_j, self.tau, self.distance, sq_i, sq_j)
+    def edge_update(self, z_j: Tensor, z_i: Tensor, sq_i: Tensor,
+                    ) -> Tensor:  # PyG hook: z_* [E, B, D], sq_i [E, B] (student norms)
+        return edge_losses(z_i, z_j, self.tau, self.distance, sq_i)
 
     def message(self, edge_loss: Tensor) -> Tensor:  # PyG hook
         return edge_loss
