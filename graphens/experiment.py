@@ -34,8 +34,18 @@ from graphens.train import TrainConfig, fingerprint, train
 BASELINES = ("closer", "untrained", "supervised", "raw-input")
 
 
+class RunIdentity:
+    """For run-config dataclasses: :meth:`identity` is what resume checks and sweep ids hash."""
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that change the result (not the device), for resume checks."""
+        config = asdict(self)  # type: ignore[call-overload]
+        config.pop("device")
+        return config
+
+
 @dataclass
-class RunConfig:
+class RunConfig(RunIdentity):
     """Everything that defines a run; ``graphens train`` flags map one to one onto it."""
 
     dataset: str = "digits"
@@ -68,11 +78,6 @@ class RunConfig:
             self.stop_gradient = None
         self.hidden = tuple(int(h) for h in self.hidden)
 
-    def identity(self) -> dict[str, Any]:
-        """The fields that change the result (not the device), for resume checks."""
-        config = asdict(self)
-        config.pop("device")
-        return config
 
 
 def build_ensemble(config: RunConfig, dataset: Dataset) -> Ensemble:

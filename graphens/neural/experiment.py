@@ -27,6 +27,7 @@ from torch import Tensor
 from graphens.ensemble import Ensemble
 from graphens.errors import GraphensError
 from graphens.evaluate import decode
+from graphens.experiment import RunIdentity
 from graphens.graph import ensemble_graph
 from graphens.io import atomic_torch_save, atomic_write_json
 from graphens.neural.encoders import PAPER_DIM, PAPER_HIDDEN, time_distributed_mlp
@@ -46,7 +47,7 @@ DATASET_KINDS = ("synthetic", "nwb:PATH", "allen:SESSION")
 
 
 @dataclass
-class NeuralRunConfig:
+class NeuralRunConfig(RunIdentity):
     """Everything that defines a neural run (``graphens train --modality neural`` flags)."""
 
     dataset: str = "synthetic"  # synthetic | nwb:PATH | allen:SESSION
@@ -84,11 +85,6 @@ class NeuralRunConfig:
             self.stop_gradient = None
         self.hidden = tuple(int(h) for h in self.hidden)
 
-    def identity(self) -> dict[str, Any]:
-        """The fields that change the result (not the device), for resume checks."""
-        config = asdict(self)
-        config.pop("device")
-        return config
 
 
 def load_recording(spec: str, **params: Any) -> Recording:
