@@ -43,14 +43,49 @@ def dense_weights(graph):
     ("all-to-all", {}), ("gnk", {"k": 7}), ("directed-ring", {"laterals": 2}),
     ("ring", {}), ("star", {})])
 @pytest.mark.parametrize("distance,tau", [("mean", 10.0), ("sum", 0.7)])
-def test_matches_dense_formula(family, params, distance, tau):
+@pytest.mark.parametrize("gram", [None, True, False])
+def test_matches_dense_formula(family, params, distance, tau, gram):
     torch.manual_seed(3)
     graph = make_topology(family, 5, seed=1, **params)
     z = torch.randn(5, 6, 4, dtype=torch.float64) * 3
     expected = dense_reference(z, dense_weights(graph), tau, distance)
     got = closer_loss(z, graph.edge_index, graph.edge_weight.double(), tau=tau,
-                      distance=distance)
+                      distance=distance, gram=gram)
     torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("family,params", [("all-to-all", {}), ("gnk", {"k": 30})])
+@pytest.mark.parametrize("stop_gradient", [None, "teacher", "student"])
+def test_gram_and_edge_paths_agree_with_gradients(family, params, stop_gradient):
+    torch.manual_seed(4)
+    graph = make_topology(family, 7, seed=2, **params)
+    weight = torch.rand(graph.edge_index.shape[1], dtype=torch.float64)
+    results = []
+    for gram in (True, False):
+        z = (torch.randn(7, 9, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+             .requires_grad_())
+        out = closer_loss(z, graph.edge_index, weight, stop_gradient=stop_gradient, gram=gram,
+                          return_breakdown=True)
+        out.total.backward()
+        results.append((out.per_edge.detach(), z.grad))
+    (edge_a, grad_a), (edge_b, grad_b) = results
+    torch.testing.assert_close(edge_a, edge_b, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(grad_a, grad_b, rtol=1e-12, atol=1e-12)
+    assert grad_a.abs().sum() > 0
+
+
+def test_dense_graphs_take_the_gram_path(monkeypatch):
+    import graphens.loss as loss_module
+
+    calls = []
+    original = loss_module.gram_edge_losses
+    monkeypatch.setattr(loss_module, "gram_edge_losses",
+                        lambda *a, **k: calls.append(1) or original(*a, **k))
+    z = torch.randn(6, 4, 3)
+    closer_loss(z, make_topology("all-to-all", 6).edge_index)  # 30 of 36 pairs
+    assert calls == [1]
+    closer_loss(z, make_topology("ring", 6).edge_index)  # 12 of 36: per-edge products
+    assert calls == [1]
 
 
 def test_breakdown_is_consistent_and_ordered():
@@ -117,7 +152,7 @@ def test_memory_scales_with_edges_not_nodes_squared():
 
 @pytest.mark.parametrize("kwargs,match", [
     ({"tau": 0.0}, "tau"), ({"tau": -1.0}, "tau"), ({"distance": "l1"}, "distance"),
-    ({"stop_gradient": "both"}, "stop_gradient")])
+    ({"stop_gradient": "both"}, "stop_gradient"), ({"gram": "yes"}, "gram")])
 def test_bad_options(kwargs, match):
     with pytest.raises(GraphensError, match=match):
         closer_loss(torch.randn(2, 4, 3), torch.tensor([[0], [1]]), **kwargs)
