@@ -34,6 +34,7 @@ Re-running the same command resumes (finished trials are skipped). Usage::
     python benchmarks/sparse_vs_dense.py --only sparse --epochs 20 --max-train 0  # paper-size
     python benchmarks/sparse_vs_dense.py --executor ray --address HOST:6379
     python benchmarks/sparse_vs_dense.py --smoke                # digits, tiny, a few minutes
+    python benchmarks/sparse_vs_dense.py --report-only          # summarise what has finished
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ import graphens
 from graphens.io import atomic_write_json, atomic_write_text
 from graphens.sweep.report import mean_ci, paired_tests, write_report
 from graphens.sweep.spec import load_spec, read_spec_file
+from graphens.sweep.table import write_table
 
 HERE = Path(__file__).resolve().parent
 SPECS = {"sparse": "sparse_vs_dense.toml", "rf": "receptive_fields.toml", "nodes": "nodes.toml"}
@@ -267,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--figures", type=Path, default=HERE / "figures" / "sparse_vs_dense")
     parser.add_argument("--smoke", action="store_true",
                         help="digits, tiny MLP, 1 epoch: checks the pipeline in minutes")
+    parser.add_argument("--report-only", action="store_true",
+                        help="summarise the trials finished so far; run nothing")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     if args.smoke and args.seeds is None:
@@ -277,11 +281,17 @@ def main(argv: list[str] | None = None) -> int:
     for part in args.only:
         spec = build_spec(part, args)
         out = root / part
-        copied = reuse_finished(spec, out, root)
-        if copied and not args.quiet:
-            print(f"{part}: {copied} finished trial(s) copied from the other sweeps")
-        table = graphens.sweep(spec, out, executor=args.executor, workers=args.workers,
-                               address=args.address, progress=not args.quiet)
+        if args.report_only:
+            if not (out / "spec.json").exists():
+                print(f"{part}: no sweep in {out} yet; skipped")
+                continue
+            table = write_table(out, load_spec(spec).trials)
+        else:
+            copied = reuse_finished(spec, out, root)
+            if copied and not args.quiet:
+                print(f"{part}: {copied} finished trial(s) copied from the other sweeps")
+            table = graphens.sweep(spec, out, executor=args.executor, workers=args.workers,
+                                   address=args.address, progress=not args.quiet)
         report = write_report(out, edge_tolerance=0.1 if part == "sparse" else 0.0)
         if part == "sparse":
             data, text = sparse_summary(table)
