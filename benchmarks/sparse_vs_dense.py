@@ -12,14 +12,17 @@ Three sweeps (specs in ``benchmarks/specs/``), each one :func:`graphens.sweep` i
   CLoSeR (all-to-all) vs supervised vs untrained, seeds 1, 2, 3.
 * ``nodes`` (``nodes.toml``, 45 trials) — N ∈ {2, 3, 5, 10, 15}, the same three arms.
 
-Reduced budget (stated in the specs; override with ``--epochs`` / ``--max-train``): 5 epochs
-on a seeded random 10 000 of the 60 000 training images (the same subset for every trial),
-decoded on the full 10 000 test images. Time, estimated (not yet measured) from one full-data
-all-to-all epoch (~55 s on 2 idle cores) and the probe benchmark (~30 s for 10 000 training
-embeddings): about 1 h for ``sparse``, 1 h for ``rf`` and 35 min for ``nodes`` on 2 CPU
-cores, about 2.5 h in all; on one GPU, minutes per sweep. Trials shared between sweeps (same
-configuration, hence the same id: all-to-all at d 0.1 and N 10) are copied from a finished
-sweep instead of run again (132 distinct trials of 147).
+Reduced budget (stated in the specs; override with ``--epochs`` / ``--max-train``): 20
+epochs on a seeded random 10 000 of the 60 000 training images (the same subset for every
+trial; 1 560 steps of 128), decoded on the full 10 000 test images. A first budget of 5 epochs
+(390 steps) left CLoSeR at the level of the untrained ensemble, which makes every accuracy
+comparison empty (benchmarks/README.md). Time, measured on one thread of the 2-core machine
+(the second core running another trial): a trained N-10 trial takes about 6 min (252 s
+training, 104 s decoding), an untrained one about 1.7 min. With ``--workers 2`` that is about
+2.2 h for ``sparse``, 2 h for ``rf`` and 1.2 h for ``nodes``: about 5.5 h on 2 CPU cores; on
+one GPU, minutes per sweep. Trials shared between sweeps (same configuration, hence the same
+id: all-to-all at d 0.1 and N 10) are copied from a finished sweep instead of run again (132
+distinct trials of 147).
 
 Reported in ``<out>/summary.md`` (and ``summary.json``): accuracy against edges with 95 % CIs,
 the compute saved by each sparse graph (loss FLOPs per step and measured train time per epoch
@@ -29,7 +32,7 @@ figures are copied to ``--figures`` (default ``benchmarks/figures/sparse_vs_dens
 
 Re-running the same command resumes (finished trials are skipped). Usage::
 
-    python benchmarks/sparse_vs_dense.py                        # all three, CPU, ~2.5 h
+    python benchmarks/sparse_vs_dense.py --workers 2            # all three, 2 CPUs, ~5.5 h
     python benchmarks/sparse_vs_dense.py --device cuda          # one GPU, the same budget
     python benchmarks/sparse_vs_dense.py --only sparse --epochs 20 --max-train 0  # paper-size
     python benchmarks/sparse_vs_dense.py --executor ray --address HOST:6379
@@ -258,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=list(SPECS), default=list(SPECS))
     parser.add_argument("--out", type=Path, default=None,
                         help="default benchmarks/out/sparse_vs_dense (…-smoke with --smoke)")
-    parser.add_argument("--epochs", type=int, default=None, help="override the specs' 5")
+    parser.add_argument("--epochs", type=int, default=None, help="override the specs' 20")
     parser.add_argument("--max-train", type=int, default=None,
                         help="override the specs' 10000 (0: all 60 000)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
