@@ -207,8 +207,9 @@ def sparse_summary(table: Any) -> tuple[dict[str, Any], str]:
     for column in ACCURACIES:
         k = smallest[column]
         if k is None:
-            lines.append(f"* {column.replace('_', ' ')}: none of the G_N^k graphs run"
-                         + ("" if dense else " (all-to-all missing)"))
+            run = ", ".join(str(s["k"]) for s in gnk) or "none"
+            lines.append(f"* {column.replace('_', ' ')}: no G_N^k graph run (k = {run}) is "
+                         "within 1 point" + ("" if dense else " (all-to-all missing)"))
             continue
         s = next(s for s in gnk if s["k"] == k)
         lines.append(f"* {column.replace('_', ' ')}: **k = {k}** ({s[column]:.4f} vs "
