@@ -79,7 +79,6 @@ class RunConfig(RunIdentity):
         self.hidden = tuple(int(h) for h in self.hidden)
 
 
-
 def build_ensemble(config: RunConfig, dataset: Dataset) -> Ensemble:
     """The graph (topology + receptive fields) and the encoders of a run, all seeded.
 

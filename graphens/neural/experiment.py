@@ -86,7 +86,6 @@ class NeuralRunConfig(RunIdentity):
         self.hidden = tuple(int(h) for h in self.hidden)
 
 
-
 def load_recording(spec: str, **params: Any) -> Recording:
     """Load a recording by spec: ``synthetic``, ``nwb:PATH`` or ``allen:SESSION``.
 
