@@ -1,0 +1,61 @@
+"""The analysis of benchmarks/sparse_vs_dense.py on a synthetic results table."""
+
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+
+pd = pytest.importorskip("pandas")
+pytest.importorskip("scipy")
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "sparse_vs_dense.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("sparse_vs_dense_bench", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _row(label, seed, single, ensemble, k=math.nan, edges=20):
+    return {"status": "ok", "label": label, "seed": seed, "topology_params.k": k,
+            "num_edges": edges, "single_accuracy": single, "ensemble_accuracy": ensemble,
+            "loss_flops_per_step": edges * 10.0, "seconds_per_epoch": 1.0 + edges / 90}
+
+
+def _table():
+    rows = []
+    for seed, offset in ((1, 0.0), (2, 0.05), (3, -0.03)):  # seed spread >> graph gaps
+        rows += [_row("untrained", seed, 0.60 + offset, 0.800 + offset, edges=90),
+                 _row("all-to-all", seed, 0.64 + offset, 0.805 + offset, edges=90),
+                 _row("G_N^k", seed, 0.61 + offset + 0.001 * seed, 0.801 + offset, k=10, edges=10),
+                 _row("G_N^k", seed, 0.635 + offset + 0.001 * seed, 0.804 + offset, k=20),
+                 _row("directed ring", seed, 0.64 + offset - 0.002 * seed, 0.806 + offset)]
+    return pd.DataFrame(rows)
+
+
+def test_sparse_summary_pairs_by_seed_and_measures_share_of_gain(bench):
+    data, text = bench.sparse_summary(_table())
+    settings = {(s["label"], s["k"]): s for s in data["settings"]}
+    k20 = settings[("G_N^k", 20)]
+    # paired by seed the seed offsets cancel: -0.005 + 0.001 * mean(seed) = -0.003
+    assert k20["paired"]["single_accuracy"]["diff"] == pytest.approx(-0.003)
+    # (0.637 - 0.60) / (0.64 - 0.60) on the seed means (offsets cancel there too)
+    assert k20["share_of_gain"]["single_accuracy"] == pytest.approx(0.925)
+    assert settings[("untrained", None)]["share_of_gain"]["single_accuracy"] == pytest.approx(0)
+    # smallest k within 1 point: k 10 is 2.8 pt below, k 20 is 0.3 pt below
+    assert data["smallest_k_within_1pt"]["single_accuracy"] == 20
+    # the ensemble gap to untrained is 0.5 pt: the criterion is flagged as uninformative
+    assert data["smallest_k_within_1pt"]["ensemble_accuracy"] == 10
+    ensemble_line = next(line for line in text.splitlines()
+                         if line.startswith("* ensemble accuracy"))
+    assert "cannot tell graphs apart" in ensemble_line
+    single_line = next(line for line in text.splitlines() if line.startswith("* single"))
+    assert "cannot tell" not in single_line
+    ring = data["ring_vs_random"][0]
+    assert ring["ring"] == "directed ring"
+    assert ring["single_accuracy"]["diff"] == pytest.approx(0.005 - 0.003 * 2)
+    assert settings[("G_N^k", 10)]["flops_vs_dense"] == pytest.approx(10 / 90)
