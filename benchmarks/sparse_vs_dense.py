@@ -43,6 +43,7 @@ Re-running the same command resumes (finished trials are skipped). Usage::
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import shutil
@@ -51,15 +52,16 @@ from pathlib import Path
 from typing import Any
 
 import graphens
-from graphens.io import atomic_write_json, atomic_write_text
+from graphens.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from graphens.sweep.report import mean_ci, paired_tests, write_report
 from graphens.sweep.spec import load_spec, read_spec_file
 from graphens.sweep.table import write_table
 
 HERE = Path(__file__).resolve().parent
 SPECS = {"sparse": "sparse_vs_dense.toml", "rf": "receptive_fields.toml", "nodes": "nodes.toml"}
-FIGURES = {"sparse": ["accuracy_vs_edges.png", "accuracy_vs_compute.png",
-                      "accuracy_vs_graph_metrics.png"],
+PAIRED_PLOT = "paired_difference_vs_edges.png"
+FIGURES = {"sparse": ["accuracy_vs_edges.png", PAIRED_PLOT, "accuracy_vs_compute.png",
+                      "accuracy_vs_graph_metrics.png", "single_accuracy_vs_graph_metrics.png"],
            "rf": ["accuracy_vs_rf_fraction.png"], "nodes": ["accuracy_vs_nodes.png"]}
 #: --smoke: digits (8x8), a tiny MLP, one epoch, two seeds; sizes digits can split.
 SMOKE_FIXED = {"dataset": "digits", "hidden": [32], "dim": 16, "epochs": 1, "tau": 0.05,
@@ -267,12 +269,44 @@ def _paired_with_references(settings: list[dict[str, Any]], per_seed: list[Any])
         seeds = sorted(set(rows.index) & set(dense.index))
         if len(seeds) < 2:
             continue
-        s["paired"] = {c: paired_tests(rows.loc[seeds, c].tolist(), dense.loc[seeds, c].tolist())
-                       for c in ACCURACIES}
+        s["paired"] = {}
+        for c in ACCURACIES:
+            a, b = rows.loc[seeds, c].tolist(), dense.loc[seeds, c].tolist()
+            s["paired"][c] = paired_tests(a, b)
+            s["paired"][c]["ci"] = mean_ci([x - y for x, y in zip(a, b, strict=True)])[1]
         s["share_of_gain"] = {}
         for c in ACCURACIES:
             gain = settings[index["all-to-all"]][c] - untrained[c] if untrained else math.nan
             s["share_of_gain"][c] = (s[c] - untrained[c]) / gain if gain else math.nan
+
+
+def plot_paired(settings: list[dict[str, Any]], path: Path) -> Path | None:
+    """Paired difference from all-to-all (points, 95 % CI over seeds) against edges."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        return None
+    fig = Figure(figsize=(10, 3.6), layout="constrained")
+    labels = sorted({s["label"] for s in settings if "paired" in s} - {"all-to-all"})
+    for ax, column in zip(fig.subplots(1, 2), ACCURACIES, strict=True):
+        for i, label in enumerate(labels):
+            points = sorted((s["num_edges"], s["paired"][column]) for s in settings
+                            if s["label"] == label and "paired" in s)
+            shift = (i - (len(labels) - 1) / 2) * 0.5  # keep 18-20-edge graphs apart
+            ax.errorbar([e + shift for e, _ in points], [100 * t["diff"] for _, t in points],
+                        yerr=[0 if math.isnan(t["ci"]) else 100 * t["ci"] for _, t in points],
+                        marker="o", ms=4, capsize=3, lw=1.2, label=label,
+                        linestyle="-" if label == "G_N^k" else "none")
+        ax.axhline(0, color="black", lw=1, label="all-to-all")
+        ax.axhspan(-100 * WITHIN, 0, color="grey", alpha=0.1, lw=0, label="within 1 point")
+        ax.set_xlabel("edges E")
+        ax.set_ylabel("Δ vs all-to-all, same seed (points)")
+        ax.set_title(column.replace("_", " "), fontsize=9)
+        ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    return atomic_write_bytes(path, buffer.getvalue())
 
 
 def arms_summary(table: Any, axis: str, title: str) -> tuple[dict[str, Any], str]:
@@ -345,6 +379,9 @@ def main(argv: list[str] | None = None) -> int:
         report = write_report(out, edge_tolerance=0.1 if part == "sparse" else 0.0)
         if part == "sparse":
             data, text = sparse_summary(table)
+            paired = plot_paired(data["settings"], out / "report" / PAIRED_PLOT)
+            if paired:
+                report["plots"]["paired"] = paired
         elif part == "rf":
             data, text = arms_summary(table, "rf_fraction", "d")
         else:
