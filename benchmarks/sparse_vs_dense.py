@@ -61,7 +61,7 @@ HERE = Path(__file__).resolve().parent
 SPECS = {"sparse": "sparse_vs_dense.toml", "rf": "receptive_fields.toml", "nodes": "nodes.toml"}
 PAIRED_PLOT = "paired_difference_vs_edges.png"
 FIGURES = {"sparse": ["accuracy_vs_edges.png", PAIRED_PLOT, "accuracy_vs_compute.png",
-                      "accuracy_vs_graph_metrics.png", "single_accuracy_vs_graph_metrics.png"],
+                      "single_accuracy_vs_graph_metrics.png"],
            "rf": ["accuracy_vs_rf_fraction.png"], "nodes": ["accuracy_vs_nodes.png"]}
 #: --smoke: digits (8x8), a tiny MLP, one epoch, two seeds; sizes digits can split.
 SMOKE_FIXED = {"dataset": "digits", "hidden": [32], "dim": 16, "epochs": 1, "tau": 0.05,
