@@ -263,20 +263,18 @@ def _paired_with_references(settings: list[dict[str, Any]], per_seed: list[Any])
     index = {s["label"]: i for i, s in enumerate(settings) if s["k"] is None}
     if "all-to-all" not in index:
         return
-    dense = per_seed[index["all-to-all"]]
+    dense, dense_mean = per_seed[index["all-to-all"]], settings[index["all-to-all"]]
     untrained = settings[index["untrained"]] if "untrained" in index else None
     for s, rows in zip(settings, per_seed, strict=True):
         seeds = sorted(set(rows.index) & set(dense.index))
         if len(seeds) < 2:
             continue
-        s["paired"] = {}
+        s["paired"], s["share_of_gain"] = {}, {}
         for c in ACCURACIES:
             a, b = rows.loc[seeds, c].tolist(), dense.loc[seeds, c].tolist()
             s["paired"][c] = paired_tests(a, b)
             s["paired"][c]["ci"] = mean_ci([x - y for x, y in zip(a, b, strict=True)])[1]
-        s["share_of_gain"] = {}
-        for c in ACCURACIES:
-            gain = settings[index["all-to-all"]][c] - untrained[c] if untrained else math.nan
+            gain = dense_mean[c] - untrained[c] if untrained else math.nan
             s["share_of_gain"][c] = (s[c] - untrained[c]) / gain if gain else math.nan
 
 
