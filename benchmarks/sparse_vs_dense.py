@@ -18,11 +18,11 @@ trial; 1 560 steps of 128), decoded on the full 10 000 test images. A first budg
 (390 steps) left CLoSeR at the level of the untrained ensemble, which makes every accuracy
 comparison empty (benchmarks/README.md). Time, measured on one thread of the 2-core machine
 (the second core running another trial): a trained N-10 trial takes about 6 min (252 s
-training, 104 s decoding), an untrained one about 1.7 min. With ``--workers 2`` that is about
-2.2 h for ``sparse``, 2 h for ``rf`` and 1.2 h for ``nodes``: about 5.5 h on 2 CPU cores; on
-one GPU, minutes per sweep. Trials shared between sweeps (same configuration, hence the same
-id: all-to-all at d 0.1 and N 10) are copied from a finished sweep instead of run again (132
-distinct trials of 147).
+training, 104 s decoding), an untrained one about 1.7 min. With ``--workers 2``, measured:
+2.1 h for ``sparse`` and 1.0 h for ``nodes``; ``rf`` is estimated at about 2 h, so about
+5 h on 2 CPU cores. On one GPU, minutes per sweep (estimated, not measured). Trials shared
+between sweeps (same configuration, hence the same id: all-to-all at d 0.1 and N 10) are
+copied from a finished sweep instead of run again (132 distinct trials of 147).
 
 Reported in ``<out>/summary.md`` (and ``summary.json``): accuracy against edges with 95 % CIs,
 the compute saved by each sparse graph (loss FLOPs per step and measured train time per epoch
@@ -32,7 +32,7 @@ figures are copied to ``--figures`` (default ``benchmarks/figures/sparse_vs_dens
 
 Re-running the same command resumes (finished trials are skipped). Usage::
 
-    python benchmarks/sparse_vs_dense.py --workers 2            # all three, 2 CPUs, ~5.5 h
+    python benchmarks/sparse_vs_dense.py --workers 2            # all three, 2 CPUs, ~5 h
     python benchmarks/sparse_vs_dense.py --device cuda          # one GPU, the same budget
     python benchmarks/sparse_vs_dense.py --only sparse --epochs 20 --max-train 0  # paper-size
     python benchmarks/sparse_vs_dense.py --executor ray --address HOST:6379
@@ -43,7 +43,6 @@ Re-running the same command resumes (finished trials are skipped). Usage::
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import shutil
@@ -52,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import graphens
-from graphens.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from graphens.io import atomic_write, atomic_write_json, atomic_write_text
 from graphens.sweep.report import mean_ci, paired_tests, write_report
 from graphens.sweep.spec import load_spec, read_spec_file
 from graphens.sweep.table import write_table
@@ -302,9 +301,7 @@ def plot_paired(settings: list[dict[str, Any]], path: Path) -> Path | None:
         ax.set_title(column.replace("_", " "), fontsize=9)
         ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=100))
 
 
 def arms_summary(table: Any, axis: str, title: str) -> tuple[dict[str, Any], str]:
