@@ -304,26 +304,58 @@ def plot_paired(settings: list[dict[str, Any]], path: Path) -> Path | None:
     return atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=100))
 
 
-def arms_summary(table: Any, axis: str, title: str) -> tuple[dict[str, Any], str]:
-    """Mean ± CI of each arm (label) at each value of ``axis``."""
+def _diff_cell(test: dict[str, float] | None) -> str:
+    """A paired difference in points with its t-test p-value, e.g. ``+1.55 (0.012)``."""
+    if not test:
+        return "–"
+    diff = f"{100 * test['diff']:+.2f}"
+    return diff if math.isnan(test["p_t"]) else f"{diff} ({test['p_t']:.2g})"
+
+
+def arms_summary(table: Any, axis: str, title: str,
+                 reference: str = "untrained") -> tuple[dict[str, Any], str]:
+    """Mean ± CI of each arm (label) at each value of ``axis``, then each arm − ``reference``.
+
+    The second table pairs trials by seed: at each value, ``diff`` is the mean over seeds of
+    ``acc(arm, seed) - acc(reference, seed)`` with its paired t-test p-value, which removes
+    the seed-to-seed spread (each seed draws its own fields and initialisation).
+    """
     ok = _ok(table)
     labels = list(dict.fromkeys(ok["label"]))
-    rows, payload = [], []
+    others = [label for label in labels if label != reference]
+    rows, paired_rows, payload = [], [], []
     for value, group in ok.groupby(axis, sort=True):
-        cells = [f"{value:g}"]
+        cells, paired_cells = [f"{value:g}"], [f"{value:g}"]
+        base = group[group["label"] == reference].set_index("seed")
         for label in labels:
             sub = group[group["label"] == label]
             stats = _stats(sub) if len(sub) else None
-            payload.append({axis: float(value), "label": label, **(stats or {})})
+            entry = {axis: float(value), "label": label, **(stats or {})}
             cells += [_pm(stats["single_accuracy"], stats["single_accuracy_ci"]) if stats
                       else "–",
                       _pm(stats["ensemble_accuracy"], stats["ensemble_accuracy_ci"]) if stats
                       else "–"]
+            if label != reference:
+                sub = sub.set_index("seed")
+                seeds = sorted(set(sub.index) & set(base.index))
+                entry["paired_vs_" + reference] = {
+                    c: paired_tests(sub.loc[seeds, c].tolist(), base.loc[seeds, c].tolist())
+                    for c in ACCURACIES} if seeds else {}
+                paired_cells += [_diff_cell(entry["paired_vs_" + reference].get(c))
+                                 for c in ACCURACIES]
+            payload.append(entry)
         rows.append(cells)
+        paired_rows.append(paired_cells)
     header = [title] + [f"{label} {kind}" for label in labels for kind in ("single",
                                                                               "ensemble")]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
+    if reference in labels and others:
+        header = [title] + [f"{label} − {reference} {kind}" for label in others
+                            for kind in ("single", "ensemble")]
+        lines += ["", f"Paired by seed, points (paired t-test p), each arm − {reference}:", "",
+                  "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(r) + " |" for r in paired_rows]
     return {"rows": payload}, "\n".join(lines)
 
 

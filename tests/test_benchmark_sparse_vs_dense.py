@@ -59,3 +59,30 @@ def test_sparse_summary_pairs_by_seed_and_measures_share_of_gain(bench):
     assert ring["ring"] == "directed ring"
     assert ring["single_accuracy"]["diff"] == pytest.approx(0.005 - 0.003 * 2)
     assert settings[("G_N^k", 10)]["flops_vs_dense"] == pytest.approx(10 / 90)
+
+
+def test_arms_summary_pairs_each_arm_with_untrained_by_seed(bench):
+    rows = []
+    for seed, offset in ((1, 0.0), (2, 0.06), (3, -0.04)):  # seed spread >> arm gaps
+        for d, gain in ((0.05, 0.01), (0.1, 0.02)):
+            rows += [{"status": "ok", "label": label, "seed": seed, "rf_fraction": d,
+                      "single_accuracy": 0.6 + offset + shift + 0.001 * seed,
+                      "ensemble_accuracy": 0.8 + offset + shift, "num_edges": 90,
+                      "loss_flops_per_step": 1.0, "seconds_per_epoch": 1.0}
+                     for label, shift in (("CLoSeR", gain), ("supervised", 2 * gain),
+                                          ("untrained", 0.0))]
+    # a CLoSeR trial whose untrained partner failed is left out of the pairing
+    rows.append({**rows[0], "seed": 4, "single_accuracy": 0.99})
+    data, text = bench.arms_summary(pd.DataFrame(rows), "rf_fraction", "d")
+    entry = {(r["rf_fraction"], r["label"]): r for r in data["rows"]}
+    closer = entry[(0.05, "CLoSeR")]["paired_vs_untrained"]["single_accuracy"]
+    assert closer["n"] == 3
+    assert closer["diff"] == pytest.approx(0.01)  # seed 4's 0.99 is not in it
+    assert entry[(0.05, "CLoSeR")]["seeds"] == 4
+    supervised = entry[(0.05, "supervised")]["paired_vs_untrained"]["ensemble_accuracy"]
+    assert supervised["diff"] == pytest.approx(0.02)
+    assert "paired_vs_untrained" not in entry[(0.1, "untrained")]
+    paired = text.split("each arm − untrained:")[1].strip().splitlines()
+    assert paired[0] == ("| d | CLoSeR − untrained single | CLoSeR − untrained ensemble"
+                         " | supervised − untrained single | supervised − untrained ensemble |")
+    assert paired[3].startswith("| 0.1 | +2.00")
