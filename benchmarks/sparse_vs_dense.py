@@ -19,8 +19,8 @@ trial; 1 560 steps of 128), decoded on the full 10 000 test images. A first budg
 comparison empty (benchmarks/README.md). Time, measured on one thread of the 2-core machine
 (the second core running another trial): a trained N-10 trial takes about 6 min (252 s
 training, 104 s decoding), an untrained one about 1.7 min. With ``--workers 2``, measured:
-2.1 h for ``sparse`` and 1.0 h for ``nodes``; ``rf`` is estimated at about 2 h, so about
-5 h on 2 CPU cores. On one GPU, minutes per sweep (estimated, not measured). Trials shared
+2.1 h for ``sparse``, 1.0 h for ``nodes`` and 1.8 h for ``rf``, so about 4.9 h on 2 CPU
+cores. On one GPU, minutes per sweep (estimated, not measured). Trials shared
 between sweeps (same configuration, hence the same id: all-to-all at d 0.1 and N 10) are
 copied from a finished sweep instead of run again (132 distinct trials of 147).
 
@@ -32,7 +32,7 @@ figures are copied to ``--figures`` (default ``benchmarks/figures/sparse_vs_dens
 
 Re-running the same command resumes (finished trials are skipped). Usage::
 
-    python benchmarks/sparse_vs_dense.py --workers 2            # all three, 2 CPUs, ~5 h
+    python benchmarks/sparse_vs_dense.py --workers 2            # all three, 2 CPUs, ~4.9 h
     python benchmarks/sparse_vs_dense.py --device cuda          # one GPU, the same budget
     python benchmarks/sparse_vs_dense.py --only sparse --epochs 20 --max-train 0  # paper-size
     python benchmarks/sparse_vs_dense.py --executor ray --address HOST:6379
