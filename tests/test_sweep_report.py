@@ -99,3 +99,17 @@ def test_nothing_to_report(tmp_path):
     table.to_csv(tmp_path / "results.csv", index=False)
     with pytest.raises(GraphensError, match="no finished trials"):
         write_report(tmp_path)
+
+
+def test_few_series_get_distinct_hues_however_many_rows():
+    pytest.importorskip("matplotlib")
+    from matplotlib import colormaps
+
+    from graphens.sweep.report import _Colours
+
+    # 54 rows of three series: tab10's first three hues, not tab20's light/dark pairs
+    colours = _Colours(["CLoSeR", "supervised", "untrained"] * 18)
+    tab10 = colormaps["tab10"]
+    assert [colours(name) for name in ("CLoSeR", "supervised", "untrained")] == [
+        tab10(0), tab10(1), tab10(2)]
+    assert colours("unknown") == "black"

@@ -244,8 +244,9 @@ class _Colours:
     def __init__(self, names: Sequence[str]) -> None:
         from matplotlib import colormaps
 
-        cmap = colormaps["tab10" if len(names) <= 10 else "tab20"]
-        self.colour = {name: cmap(i % cmap.N) for i, name in enumerate(sorted(set(names)))}
+        distinct = sorted(set(names))  # callers pass one name per row: count series, not rows
+        cmap = colormaps["tab10" if len(distinct) <= 10 else "tab20"]
+        self.colour = {name: cmap(i % cmap.N) for i, name in enumerate(distinct)}
 
     def __call__(self, name: str) -> Any:
         return self.colour.get(name, "black")
