@@ -27,8 +27,9 @@ copied from a finished sweep instead of run again (132 distinct trials of 147).
 Reported in ``<out>/summary.md`` (and ``summary.json``): accuracy against edges with 95 % CIs,
 the compute saved by each sparse graph (loss FLOPs per step and measured train time per epoch
 relative to all-to-all), the smallest k whose G_N^k is within 1 point of all-to-all, the ring
-vs G_N^k comparison at 20 edges (paired t-test over seeds), and the d and N tables. The main
-figures are copied to ``--figures`` (default ``benchmarks/figures/sparse_vs_dense/``).
+vs G_N^k comparison at 20 edges (paired t-test over seeds), and the d and N tables with each
+arm's gain over the untrained ensemble paired by seed. The main figures are copied to
+``--figures`` (default ``benchmarks/figures/sparse_vs_dense/``).
 
 Re-running the same command resumes (finished trials are skipped). Usage::
 
