@@ -253,6 +253,23 @@ def sparse_summary(table: Any) -> tuple[dict[str, Any], str]:
     return payload, "\n".join(lines)
 
 
+def _paired_by_seed(rows: Any, reference: Any) -> dict[str, dict[str, float]]:
+    """Paired tests of ``rows`` − ``reference`` (both indexed by seed) on their common seeds.
+
+    One entry per accuracy column: :func:`paired_tests` plus ``ci``, the half-width of the
+    95 % CI of the per-seed differences; empty when the two share no seed.
+    """
+    seeds = sorted(set(rows.index) & set(reference.index))
+    if not seeds:
+        return {}
+    out = {}
+    for c in ACCURACIES:
+        a, b = rows.loc[seeds, c].tolist(), reference.loc[seeds, c].tolist()
+        out[c] = {**paired_tests(a, b),
+                  "ci": mean_ci([x - y for x, y in zip(a, b, strict=True)])[1]}
+    return out
+
+
 def _paired_with_references(settings: list[dict[str, Any]], per_seed: list[Any]) -> None:
     """Add each setting's paired test against all-to-all and its share of all-to-all's gain.
 
@@ -266,14 +283,11 @@ def _paired_with_references(settings: list[dict[str, Any]], per_seed: list[Any])
     dense, dense_mean = per_seed[index["all-to-all"]], settings[index["all-to-all"]]
     untrained = settings[index["untrained"]] if "untrained" in index else None
     for s, rows in zip(settings, per_seed, strict=True):
-        seeds = sorted(set(rows.index) & set(dense.index))
-        if len(seeds) < 2:
+        paired = _paired_by_seed(rows, dense)
+        if not paired or paired[ACCURACIES[0]]["n"] < 2:
             continue
-        s["paired"], s["share_of_gain"] = {}, {}
+        s["paired"], s["share_of_gain"] = paired, {}
         for c in ACCURACIES:
-            a, b = rows.loc[seeds, c].tolist(), dense.loc[seeds, c].tolist()
-            s["paired"][c] = paired_tests(a, b)
-            s["paired"][c]["ci"] = mean_ci([x - y for x, y in zip(a, b, strict=True)])[1]
             gain = dense_mean[c] - untrained[c] if untrained else math.nan
             s["share_of_gain"][c] = (s[c] - untrained[c]) / gain if gain else math.nan
 
@@ -337,13 +351,9 @@ def arms_summary(table: Any, axis: str, title: str,
                       _pm(stats["ensemble_accuracy"], stats["ensemble_accuracy_ci"]) if stats
                       else "–"]
             if label != reference:
-                sub = sub.set_index("seed")
-                seeds = sorted(set(sub.index) & set(base.index))
-                entry["paired_vs_" + reference] = {
-                    c: paired_tests(sub.loc[seeds, c].tolist(), base.loc[seeds, c].tolist())
-                    for c in ACCURACIES} if seeds else {}
-                paired_cells += [_diff_cell(entry["paired_vs_" + reference].get(c))
-                                 for c in ACCURACIES]
+                paired = _paired_by_seed(sub.set_index("seed"), base)
+                entry["paired_vs_" + reference] = paired
+                paired_cells += [_diff_cell(paired.get(c)) for c in ACCURACIES]
             payload.append(entry)
         rows.append(cells)
         paired_rows.append(paired_cells)
