@@ -9,7 +9,7 @@ import pytest
 pd = pytest.importorskip("pandas")
 pytest.importorskip("scipy")
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "sparse_vs_dense.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "sparse_vs_dense.py"
 
 
 @pytest.fixture(scope="module")
