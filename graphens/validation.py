@@ -178,3 +178,163 @@ def _normalised(value: Any) -> Any:
 # --------------------------------------------------------------------------------------------
 # Tensor checks: edges, weights, embeddings (shared by graph, loss, evaluate, metrics)
 # --------------------------------------------------------------------------------------------
+#
+# Each check raises one GraphensError naming the bad value and the fix, before any compute;
+# each costs at most one pass over its tensor and one host synchronisation.
+
+
+def check_edge_index(edge_index: Any, num_nodes: int, *, name: str = "edge_index",
+                     self_loops: bool = True) -> Any:
+    r"""Check an edge index ``[2, E]`` against ``num_nodes`` and return it as ``long``.
+
+    Row 0 holds the teachers :math:`j`, row 1 the students :math:`i`; every id must satisfy
+    :math:`0 \le j, i < N`.
+
+    Parameters
+    ----------
+    edge_index : Tensor
+        ``[2, E]`` integer tensor.
+    num_nodes : int
+        :math:`N`.
+    name : str
+        How the message names the tensor.
+    self_loops : bool
+        Whether edges :math:`i \to i` are allowed; the ensemble graph forbids them
+        (:math:`g_{ii} = 0`: a node cannot supervise itself).
+
+    Returns
+    -------
+    Tensor
+        ``edge_index`` as ``torch.long`` (the same tensor when it already is).
+
+    Examples
+    --------
+    >>> import torch
+    >>> check_edge_index(torch.tensor([[0, 1], [1, 0]]), 2).dtype
+    torch.int64
+    """
+    import torch
+
+    if not isinstance(edge_index, torch.Tensor):
+        raise GraphensError(
+            f"{name} must be a torch.Tensor of shape [2, E], got {type(edge_index).__name__}; "
+            "convert it with torch.as_tensor(...).")
+    if edge_index.dim() != 2 or edge_index.shape[0] != 2:
+        raise GraphensError(
+            f"{name} must have shape [2, E] (row 0 teacher, row 1 student); got "
+            f"{tuple(edge_index.shape)}. Stack (teacher, student) pairs as columns.")
+    if edge_index.is_floating_point() or edge_index.is_complex() \
+            or edge_index.dtype == torch.bool:
+        raise GraphensError(
+            f"{name} must be an integer tensor, got dtype {edge_index.dtype}; use .long().")
+    edge_index = edge_index.long()
+    if edge_index.numel():
+        bad = (edge_index < 0) | (edge_index >= num_nodes)
+        if bool(bad.any()):
+            col = int(bad.any(0).nonzero()[0])
+            raise GraphensError(
+                f"{name}: edge {col} ({int(edge_index[0, col])} -> {int(edge_index[1, col])}) "
+                f"refers to a node outside [0, {num_nodes - 1}]: node ids must lie in "
+                f"[0, {num_nodes - 1}] (num_nodes={num_nodes}); fix the edges or num_nodes.")
+        if not self_loops:
+            loops = (edge_index[0] == edge_index[1]).nonzero().flatten()
+            if loops.numel():
+                nodes = edge_index[0, loops].tolist()
+                raise GraphensError(
+                    f"self-loops at node(s) {nodes[:10]}: a node cannot supervise itself "
+                    "(g_ii = 0); remove them, e.g. with torch_geometric.utils.remove_self_loops.")
+    return edge_index
+
+
+def check_edge_weight(edge_weight: Any, num_edges: int, *, edge_index: Any = None,
+                      name: str = "edge_weight") -> Any:
+    r"""Check edge weights :math:`g_{ij}`: shape ``[E]``, finite and :math:`\ge 0`.
+
+    Parameters
+    ----------
+    edge_weight : Tensor or None
+        ``[E]`` weights; None (all ones) passes.
+    num_edges : int
+        :math:`E`, the number of columns of the edge index.
+    edge_index : Tensor, optional
+        ``[2, E]``; when given, a bad weight's message names its edge ``j -> i``.
+    name : str
+        How the message names the tensor.
+
+    Returns
+    -------
+    Tensor or None
+        ``edge_weight`` unchanged.
+    """
+    import torch
+
+    if edge_weight is None:
+        return None
+    if not isinstance(edge_weight, torch.Tensor):
+        raise GraphensError(
+            f"{name} must be a torch.Tensor of shape [{num_edges}], got "
+            f"{type(edge_weight).__name__}; convert it with torch.as_tensor(...).")
+    if edge_weight.shape != (num_edges,):
+        raise GraphensError(
+            f"{name} has shape {tuple(edge_weight.shape)}; expected [{num_edges}] (one weight "
+            "per edge).")
+    if edge_weight.is_complex():
+        raise GraphensError(f"{name} must be real, got dtype {edge_weight.dtype}.")
+    if num_edges:
+        bad = ~torch.isfinite(edge_weight) | (edge_weight < 0)
+        if bool(bad.any()):
+            col = int(bad.nonzero()[0])
+            where = "" if edge_index is None else \
+                f" on edge {int(edge_index[0, col])} -> {int(edge_index[1, col])}"
+            raise GraphensError(
+                f"{name}[{col}] = {float(edge_weight[col])}{where}: weights must be finite and "
+                ">= 0; fix or drop that edge.")
+    return edge_weight
+
+
+def check_embeddings(z: Any, *, name: str = "z", axis: str = "node", min_samples: int = 2,
+                     finite: bool = True) -> Any:
+    r"""Check embeddings ``[N, B, D]``: :math:`N` nodes (or groups), :math:`B` samples, :math:`D`
+    features.
+
+    Parameters
+    ----------
+    z : Tensor
+        Floating-point ``[N, B, D]`` with no empty axis.
+    name, axis : str
+        How the message names the tensor and its first axis (``"node"``, ``"group"``).
+    min_samples : int
+        Smallest :math:`B` allowed: 2 for anything contrastive (a stimulus must be told apart
+        from at least one other), 1 for a plain read-out.
+    finite : bool
+        Also refuse NaN or infinite values, naming the affected nodes (one pass over ``z``).
+
+    Returns
+    -------
+    Tensor
+        ``z`` unchanged.
+    """
+    import torch
+
+    if not isinstance(z, torch.Tensor):
+        raise GraphensError(f"{name} must be a torch.Tensor, got {type(z).__name__}.")
+    if z.dim() != 3:
+        raise GraphensError(
+            f"{name} must have shape [{axis}s, samples, features] ([N, B, D]); got "
+            f"{tuple(z.shape)}.")
+    if not z.is_floating_point():
+        raise GraphensError(f"{name} must be a floating-point tensor, got dtype {z.dtype}.")
+    if 0 in z.shape:
+        raise GraphensError(f"{name} has an empty axis, shape {tuple(z.shape)}.")
+    if z.shape[1] < min_samples:
+        raise GraphensError(
+            f"{name} has {z.shape[1]} sample(s) per {axis}; this needs B >= {min_samples} "
+            "stimuli in a batch: pass a larger batch.")
+    if finite:
+        ok = torch.isfinite(z).flatten(1).all(dim=1)
+        if not bool(ok.all()):
+            bad = (~ok).nonzero().flatten().tolist()
+            raise GraphensError(
+                f"{name} has NaN or infinite values in {axis}(s) {bad}; fix those embeddings "
+                "first.")
+    return z
