@@ -21,7 +21,8 @@ and ``null=True`` replaces the result by its degree-preserving rewired null
 
 Datasets (:data:`CONNECTOMES`, :func:`list_connectomes`):
 
-* ``celegans-white1986`` ships with graphens (``topologies/``, no extra dependency): the
+* ``celegans-white1986`` ships with graphens (the repository's ``topologies/`` folder,
+  installed as the data package ``graphens.shipped``; no extra dependency): the
   *C. elegans* hermaphrodite, whole animal including the pharynx (White et al. 1986), with
   the weights as interpreted by Varshney et al. 2011 (number of synaptic contacts), as
   distributed by the C. elegans connectome toolbox ``cect`` (see ``topologies/README.md``).
@@ -51,24 +52,30 @@ import csv
 import difflib
 import functools
 import importlib
+import importlib.resources
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from torch_geometric.data import Data
 
-import graphens
 from graphens.errors import GraphensError
 from graphens.topology.convert import from_adjacency
 from graphens.topology.mapping import map_nodes
 from graphens.topology.null import rewired_null
 
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
 SYNAPSES = ("chemical", "electrical", "both")
 INSTALL_HINT = 'pip install "graphens[connectomes]" (or pip install cect)'
 WHITE1986_FILES = {"chemical": "celegans_white1986_chemical.csv",
                    "electrical": "celegans_white1986_electrical.csv"}
+#: The data package holding the shipped files: the repository's ``topologies/`` folder, mapped
+#: onto it by ``pyproject.toml`` (``[tool.setuptools] package-dir``).
+SHIPPED_PACKAGE = "graphens.shipped"
 
 _WHITE = "White et al. (1986) Phil. Trans. R. Soc. B 314:1"
 _VARSHNEY = "Varshney et al. (2011) PLoS Comput. Biol. 7:e1001066"
@@ -98,15 +105,25 @@ class Connectome:
     shipped: bool = False
 
 
-def topologies_dir() -> Path:
-    """The folder of shipped topology data, ``topologies/`` next to the ``graphens`` package."""
-    folder = Path(graphens.__file__).resolve().parents[1] / "topologies"
-    if not folder.is_dir():
+def topologies_dir() -> Traversable:
+    """The shipped topology data: the package :data:`SHIPPED_PACKAGE` (``topologies/``).
+
+    Found through :func:`importlib.resources.files`, so it works the same in a wheel install, an
+    editable install (``pip install -e .``) and any other importable location.
+
+    Returns
+    -------
+    importlib.resources.abc.Traversable
+        The folder; ``topologies_dir() / NAME`` is one of its files (``read_text``, ``open``).
+    """
+    try:
+        return importlib.resources.files(SHIPPED_PACKAGE)
+    except ModuleNotFoundError as err:
         raise GraphensError(
-            f"the shipped topology data folder {str(folder)!r} is missing; graphens finds it next "
-            "to the package, as in a source checkout installed with pip install -e . "
-            "(reinstall that way, or read an edge list with --topology-file PATH).")
-    return folder
+            f"the shipped topology data folder (package {SHIPPED_PACKAGE!r}) is missing from "
+            "this graphens install, which was built without the topologies/ data; reinstall "
+            "graphens (pip install graphens, or pip install -e . in a checkout), or read an edge "
+            "list with --topology-file PATH.") from err
 
 
 def _load_white1986() -> Wiring:
@@ -128,15 +145,15 @@ def _load_white1986() -> Wiring:
     return Wiring(names, matrices["chemical"], matrices["electrical"], source)
 
 
-def _read_counts(path: Path) -> list[tuple[str, str, float]]:
+def _read_counts(path: Traversable) -> list[tuple[str, str, float]]:
     if not path.is_file():
         raise GraphensError(
-            f"shipped connectome file {str(path)!r} is missing; restore it from the repository "
-            "(git checkout topologies/) or regenerate it with "
+            f"shipped connectome file {path.name!r} is missing from the shipped topology data "
+            f"({SHIPPED_PACKAGE}); restore topologies/{path.name} from the repository and "
+            "reinstall graphens, or regenerate it with "
             "python topologies/make_celegans_white1986.py.")
-    with open(path, newline="") as handle:
-        return [(row["source"], row["target"], float(row["weight"]))
-                for row in csv.DictReader(handle)]
+    rows = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8")))
+    return [(row["source"], row["target"], float(row["weight"])) for row in rows]
 
 
 def _cect_loader(reader: str, reference: str) -> Callable[[], Wiring]:
@@ -277,5 +294,5 @@ def connectome_topology(name: str, num_nodes: int | None = None, seed: int = 0,
     return rewired_null(graph, seed=seed) if null else graph
 
 
-__all__ = ["CONNECTOMES", "SYNAPSES", "Connectome", "Wiring", "connectome_topology",
-           "list_connectomes", "load_wiring", "topologies_dir"]
+__all__ = ["CONNECTOMES", "SHIPPED_PACKAGE", "SYNAPSES", "Connectome", "Wiring",
+           "connectome_topology", "list_connectomes", "load_wiring", "topologies_dir"]

@@ -2,7 +2,9 @@
 
 import csv
 import importlib.util
+import io
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -26,8 +28,9 @@ def edges(graph):
 
 
 def shipped(synapse):
-    with open(topologies_dir() / f"celegans_white1986_{synapse}.csv", newline="") as handle:
-        return {(r["source"], r["target"]): float(r["weight"]) for r in csv.DictReader(handle)}
+    text = (topologies_dir() / f"celegans_white1986_{synapse}.csv").read_text(encoding="utf-8")
+    return {(r["source"], r["target"]): float(r["weight"])
+            for r in csv.DictReader(io.StringIO(text))}
 
 
 @pytest.fixture
@@ -136,9 +139,27 @@ def test_cect_datasets_need_cect(no_cect):
         connectome_topology("celegans-cook2019")
 
 
-def test_missing_data_folder_is_explained(monkeypatch, tmp_path, no_cect):
-    monkeypatch.setattr(graphens, "__file__", str(tmp_path / "graphens" / "__init__.py"))
-    with pytest.raises(GraphensError, match="topology data folder .* is missing"):
+def test_shipped_data_is_the_topologies_folder_of_this_checkout():
+    # The editable install maps graphens.shipped onto topologies/ (pyproject package-dir).
+    folder = topologies_dir()
+    here = Path(__file__).resolve().parents[2] / "topologies"
+    if Path(graphens.__file__).resolve().parents[1] == here.parent:  # a source checkout
+        assert Path(str(folder)).resolve() == here
+    names = {entry.name for entry in folder.iterdir()}
+    assert {"celegans_white1986_chemical.csv", "celegans_white1986_electrical.csv",
+            "README.md"} <= names
+
+
+def test_missing_data_folder_is_explained(monkeypatch, no_cect):
+    monkeypatch.setattr(conn, "SHIPPED_PACKAGE", "graphens.no_such_data_package")
+    with pytest.raises(GraphensError, match=r"connectome:celegans-white1986: the shipped "
+                                            r"topology data .* is missing .*reinstall"):
+        connectome_topology(WHITE)
+
+
+def test_missing_data_file_is_explained(monkeypatch, no_cect):
+    monkeypatch.setitem(conn.WHITE1986_FILES, "electrical", "no_such_file.csv")
+    with pytest.raises(GraphensError, match=r"'no_such_file.csv' is missing .*topologies/"):
         connectome_topology(WHITE)
 
 
@@ -154,7 +175,7 @@ def test_cect_datasets_load():
 def test_shipped_files_match_their_generating_script():
     pytest.importorskip("cect")
     path = topologies_dir() / "make_celegans_white1986.py"
-    spec = importlib.util.spec_from_file_location("make_celegans_white1986", path)
+    spec = importlib.util.spec_from_file_location("make_celegans_white1986", str(path))
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     names, matrices, _ = script.load()
