@@ -4,12 +4,11 @@ import socket
 import time
 
 import pytest
+import ray  # in the test extra: CI runs these sweeps on a real local Ray instance
 
 from graphens.errors import GraphensError
 from graphens.sweep.api import sweep
 from graphens.sweep.spec import load_spec
-
-ray = pytest.importorskip("ray")
 
 TINY = {"dataset": "digits", "hidden": [32], "dim": 16, "epochs": 1, "nodes": 4}
 SPEC = {"name": "two-by-two", "keep": "results", "fixed": TINY, "axes": {"seed": [0, 1]},
