@@ -2,9 +2,10 @@
 
 from graphens import sweep  # a callable package: graphens.sweep(spec, out) runs a sweep
 from graphens.errors import GraphensError
-from graphens.loss import CLoSeRBreakdown, CLoSeRLoss, closer_loss
+from graphens.graph import EnsembleGraph, ensemble_graph
+from graphens.loss import CLoSeRLoss, closer_loss
 
 __version__ = "0.1.0"
 
-__all__ = ["CLoSeRBreakdown", "CLoSeRLoss", "GraphensError", "closer_loss", "sweep",
-           "__version__"]
+__all__ = ["CLoSeRLoss", "EnsembleGraph", "GraphensError", "closer_loss", "ensemble_graph",
+           "sweep", "__version__"]

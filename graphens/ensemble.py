@@ -1,9 +1,9 @@
 """The ensemble: the graph (topology + receptive fields) and the node bank (encoders).
 
 ``Ensemble(x)`` splits a batch of flat inputs ``[B, S]`` into every node's receptive field and
-embeds all nodes at once, giving ``[N, B, D]``. :meth:`Ensemble.loss` applies the CLoSeR
-objective over the graph's current edges. The graph is stored, never copied: edit
-``ensemble.graph`` and the next step trains the new topology.
+embeds all nodes at once, giving ``[N, B, D]``; the objectives (:mod:`graphens.objectives`)
+read the graph's current edges. The graph is stored, never copied: edit ``ensemble.graph`` and
+the next step trains the new topology.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from torch_geometric.data import Data
 
 from graphens.encoders import EncoderFactory, mlp_encoder
 from graphens.errors import GraphensError
-from graphens.graph import validate_graph
-from graphens.loss import closer_loss
+from graphens.graph import as_ensemble_graph, validate_graph
 from graphens.node_bank import NodeBank
 
 
@@ -26,8 +25,9 @@ class Ensemble(nn.Module):
 
     Parameters
     ----------
-    graph : Data
-        The ensemble graph (see :func:`graphens.graph.ensemble_graph`).
+    graph : EnsembleGraph
+        The ensemble graph (see :func:`graphens.graph.ensemble_graph`); a plain ``Data`` (an
+        old ``ensemble.pt``) is converted with :func:`graphens.graph.as_ensemble_graph`.
     encoder_factory : callable, optional
         ``factory(in_features) -> nn.Module``; default the paper's MLP.
     seed : int
@@ -37,6 +37,7 @@ class Ensemble(nn.Module):
     def __init__(self, graph: Data, encoder_factory: EncoderFactory | None = None,
                  seed: int = 0) -> None:
         super().__init__()
+        graph = as_ensemble_graph(graph)
         validate_graph(graph)
         if getattr(graph, "rf_index", None) is None:
             raise GraphensError(
@@ -74,13 +75,6 @@ class Ensemble(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Embeddings ``[N, B, D]`` of a batch ``x`` of shape ``[B, S]``."""
         return self.bank(self.gather(x))
-
-    def loss(self, z: Tensor, *, tau: float = 10.0, distance: str = "mean",
-             stop_gradient: str | None = None, return_breakdown: bool = False):
-        """CLoSeR loss of embeddings ``z`` over the graph's current edges and weights."""
-        return closer_loss(z, self.graph.edge_index, self.graph.edge_weight, tau=tau,
-                           distance=distance, stop_gradient=stop_gradient,
-                           return_breakdown=return_breakdown)
 
     @torch.no_grad()
     def embed(self, x: Tensor, batch_size: int = 1024) -> Tensor:

@@ -1,4 +1,5 @@
-r"""The CLoSeR objective, written as message passing over the ensemble graph.
+r"""The CLoSeR objective: a functional, :func:`closer_loss`, and a module holding its options,
+:class:`CLoSeRLoss`.
 
 For a batch of :math:`B` stimuli, node embeddings :math:`z_i(b) \in \mathbb{R}^D` and an edge
 :math:`j \to i` (``j`` = teacher = ``edge_index[0]``, ``i`` = student = ``edge_index[1]``):
@@ -12,39 +13,39 @@ For a batch of :math:`B` stimuli, node embeddings :math:`z_i(b) \in \mathbb{R}^D
     L                 &= \textstyle\sum_{j \to i} g_{ij} L_{ij}
 
 For each stimulus ``c`` the teacher's embedding is the anchor and the student's embeddings of all
-``B`` stimuli are the candidates. The message along an edge is its weighted loss
-:math:`g_{ij} L_{ij}`; summing messages at the student gives each node's loss. One edge costs one
-``B x B`` distance matrix, so the whole loss costs :math:`O(E B^2)` memory and time (plus the
-:math:`O(E B D)` gathered embeddings), never the :math:`O(N^2 B^2 D)` of the dense reference.
+``B`` stimuli are the candidates. The per-edge terms :math:`L_{ij}` are computed by gathering the
+``E`` (student, teacher) pairs and one batched matrix product (:func:`edge_losses`): one
+``B x B`` distance matrix per edge, :math:`O(E B^2)` memory and time (plus the :math:`O(E B D)`
+gathered embeddings), never the :math:`O(N^2 B^2 D)` of the dense reference.
 
 Dense graphs (:math:`E \ge` ``GRAM_DENSITY`` :math:`\cdot N^2`) take a shortcut with the same
 result: every student-teacher dot product comes out of one :math:`[NB, NB]` matrix product
 :math:`Z_s Z_t^\top` (:math:`N^2 B^2 D` multiply-adds in one large GEMM instead of :math:`E`
-small ones, and no gathered :math:`[E, B, D]` copies), from which the :math:`E` blocks are read.
+small ones, and no gathered :math:`[E, B, D]` copies), from which the :math:`E` blocks are read
+(:func:`gram_edge_losses`).
+
+No message passing: the only per-edge work is the pair of embeddings, and the aggregation is a
+weighted sum. Each node's share (the loss it receives as a student) is a scatter of the
+per-edge terms, when needed::
+
+    per_edge = closer_loss(z, edge_index, reduction="none")             # [E], L_ij
+    per_node = torch_geometric.utils.scatter(per_edge * edge_weight, edge_index[1],
+                                             dim_size=z.shape[0], reduce="sum")
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
-from torch import Tensor
-from torch_geometric.nn import MessagePassing
+from torch import Tensor, nn
 
 from graphens.errors import GraphensError
+from graphens.validation import check_edge_index, check_edge_weight, check_embeddings
 
 DISTANCES = ("mean", "sum")
 STOP_GRADIENTS = (None, "teacher", "student")
-#: Edge density E / N^2 from which :class:`CLoSeRLoss` computes all dot products in one GEMM.
+REDUCTIONS = ("sum", "none")
+#: Edge density E / N^2 from which :func:`closer_loss` computes all dot products in one GEMM.
 GRAM_DENSITY = 0.6  # measured crossover ~0.55 at N 10, B 128, D 256 (CPU)
-
-
-class CLoSeRBreakdown(NamedTuple):
-    """The loss with its parts: ``total = per_edge @ edge_weight = per_node.sum()``."""
-
-    total: Tensor  #: scalar, :math:`L`
-    per_edge: Tensor  #: ``[E]``, unweighted :math:`L_{ij}` in ``edge_index`` order
-    per_node: Tensor  #: ``[N]``, :math:`\sum_j g_{ij} L_{ij}` summed at each student ``i``
 
 
 def edge_losses(student: Tensor, teacher: Tensor, tau: float, distance: str,
@@ -132,74 +133,10 @@ def gram_edge_losses(student_z: Tensor, teacher_z: Tensor, edge_index: Tensor, t
     return -log_p.mean(dim=-1)[student, teacher]
 
 
-class CLoSeRLoss(MessagePassing):
-    r"""CLoSeR cross-supervision as a PyG message-passing layer.
-
-    Node features are the embeddings ``z`` of shape ``[N, B, D]``. The message along
-    ``j -> i`` is :math:`g_{ij} L_{ij}` (see the module docstring); messages are summed at the
-    student, so :meth:`forward` returns the ``[N]`` per-node losses.
-
-    Parameters
-    ----------
-    tau : float
-        Softmax temperature (paper: 10).
-    distance : {"mean", "sum"}
-        Mean squared distance (paper default) or summed (equivalent to ``tau * D``).
-    stop_gradient : {None, "teacher", "student"}
-        Detach the teacher side (then :math:`L_{ij}` trains only student ``i``; a node that no one
-        teaches never trains) or the student side.
-    gram : bool, optional
-        How the dot products are computed; the loss is the same either way. ``None`` (default)
-        picks :func:`gram_edge_losses` when ``E >= GRAM_DENSITY * N**2`` and the per-edge
-        products of :meth:`edge_update` otherwise; ``True`` / ``False`` force one of them.
-    """
-
-    def __init__(self, tau: float = 10.0, distance: str = "mean",
-                 stop_gradient: str | None = None, gram: bool | None = None) -> None:
-        super().__init__(aggr="add", node_dim=0)
-        self.tau, self.distance, self.stop_gradient = check_loss_options(
-            tau, distance, stop_gradient)
-        if gram not in (None, True, False):
-            raise GraphensError(f"gram={gram!r} must be None (automatic), True or False.")
-        self.gram = gram
-
-    def forward(self, z: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None,
-                ) -> CLoSeRBreakdown:
-        num_nodes = z.shape[0]
-        teacher_z = z.detach() if self.stop_gradient == "teacher" else z
-        student_z = z.detach() if self.stop_gradient == "student" else z
-        if edge_weight is None:
-            edge_weight = z.new_ones(edge_index.shape[1])
-        size = (num_nodes, num_nodes)
-        gram = self.gram
-        if gram is None:
-            gram = edge_index.shape[1] >= GRAM_DENSITY * num_nodes**2
-        if gram:
-            per_edge = gram_edge_losses(student_z, teacher_z, edge_index, self.tau,
-                                        self.distance)
-        else:  # edge update: L_ij from the lifted teacher (z_j) and student (z_i) embeddings
-            per_edge = self.edge_updater(edge_index, z=(teacher_z, student_z),
-                                         sq=student_z.pow(2).sum(-1), size=size)
-        # Message g_ij * L_ij, summed at the student.
-        per_node = self.propagate(edge_index, edge_loss=per_edge * edge_weight, size=size)
-        return CLoSeRBreakdown(per_node.sum(), per_edge, per_node)
-
-    def edge_update(self, z_j: Tensor, z_i: Tensor, sq_i: Tensor,
-                    ) -> Tensor:  # PyG hook: z_* [E, B, D], sq_i [E, B] (student norms)
-        return edge_losses(z_i, z_j, self.tau, self.distance, sq_i)
-
-    def message(self, edge_loss: Tensor) -> Tensor:  # PyG hook
-        return edge_loss
-
-    def __repr__(self) -> str:
-        return (f"{self.__class__.__name__}(tau={self.tau}, distance={self.distance!r}, "
-                f"stop_gradient={self.stop_gradient!r}, gram={self.gram!r})")
-
-
 def check_loss_options(tau: float, distance: str, stop_gradient: str | None,
                        ) -> tuple[float, str, str | None]:
     """Validate the loss hyper-parameters; ``"none"`` is accepted for ``stop_gradient=None``."""
-    if not (isinstance(tau, (int, float)) and tau > 0 and tau != float("inf")):
+    if isinstance(tau, bool) or not (isinstance(tau, (int, float)) and 0 < tau < float("inf")):
         raise GraphensError(f"tau={tau!r} must be a finite positive number (paper: 10).")
     if distance not in DISTANCES:
         raise GraphensError(f"distance={distance!r} is not one of {DISTANCES}.")
@@ -211,56 +148,53 @@ def check_loss_options(tau: float, distance: str, stop_gradient: str | None,
     return float(tau), distance, stop_gradient
 
 
-def check_embeddings(z: Tensor, edge_index: Tensor, edge_weight: Tensor | None) -> None:
-    """Shape checks shared by every loss entry point, with messages that name the fix."""
-    if z.dim() != 3:
-        raise GraphensError(
-            f"z must have shape [N, B, D] (nodes, batch, embedding); got {tuple(z.shape)}.")
-    if z.shape[1] < 2:
-        raise GraphensError(
-            f"the batch has {z.shape[1]} stimulus; the contrastive loss needs B >= 2.")
-    if edge_index.dim() != 2 or edge_index.shape[0] != 2:
-        raise GraphensError(f"edge_index must have shape [2, E]; got {tuple(edge_index.shape)}.")
-    if edge_index.numel() and (int(edge_index.min()) < 0 or int(edge_index.max()) >= z.shape[0]):
-        raise GraphensError(
-            f"edge_index refers to node {int(edge_index.max())} (or a negative one) but z has "
-            f"{z.shape[0]} nodes: node ids must lie in [0, {z.shape[0] - 1}].")
-    if edge_weight is not None and edge_weight.shape != (edge_index.shape[1],):
-        raise GraphensError(
-            f"edge_weight has shape {tuple(edge_weight.shape)}; expected [{edge_index.shape[1]}]"
-            " (one weight per edge).")
+def _check_gram(gram: object) -> bool | None:
+    if gram is not None and not isinstance(gram, bool):
+        raise GraphensError(f"gram={gram!r} must be None (automatic), True or False.")
+    return gram
 
 
-def closer_loss(z: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None,
+def _check_reduction(reduction: object) -> str:
+    if reduction not in REDUCTIONS:
+        raise GraphensError(
+            f"reduction={reduction!r} is not one of {REDUCTIONS}: 'sum' gives the scalar loss, "
+            "'none' the [E] per-edge terms.")
+    return str(reduction)
+
+
+def closer_loss(z: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None, *,
                 tau: float = 10.0, distance: str = "mean", stop_gradient: str | None = None,
-                return_breakdown: bool = False, gram: bool | None = None,
-                ) -> Tensor | CLoSeRBreakdown:
+                reduction: str = "sum", gram: bool | None = None) -> Tensor:
     r"""The CLoSeR loss :math:`L = \sum_{j \to i} g_{ij} L_{ij}` of ``method.md`` §2.
 
     Parameters
     ----------
     z : Tensor
-        ``[N, B, D]`` embeddings of ``B`` stimuli by each of ``N`` nodes.
+        ``[N, B, D]`` embeddings of ``B >= 2`` stimuli by each of ``N`` nodes.
     edge_index : Tensor
         ``[2, E]``; row 0 = teacher ``j``, row 1 = student ``i``.
     edge_weight : Tensor, optional
-        ``[E]`` weights :math:`g_{ij}`; ones when omitted.
+        ``[E]`` weights :math:`g_{ij} \ge 0`; ones when omitted.
     tau : float
         Softmax temperature :math:`\tau` (default 10).
     distance : {"mean", "sum"}
-        Mean (default) or summed squared distance over embedding dimensions.
+        Mean (default) or summed squared distance over embedding dimensions (``"sum"`` is
+        ``"mean"`` with :math:`\tau D` for :math:`\tau`).
     stop_gradient : {None, "teacher", "student"}
-        Which side of each edge receives no gradient.
-    return_breakdown : bool
-        Return a :class:`CLoSeRBreakdown` (total, per-edge, per-node) instead of the scalar.
+        Which side of each edge receives no gradient (``"teacher"``: :math:`L_{ij}` trains
+        only the student :math:`i`; a node no one teaches then never trains).
+    reduction : {"sum", "none"}
+        ``"sum"``: the scalar :math:`L`. ``"none"``: the ``[E]`` **unweighted** terms
+        :math:`L_{ij}` in ``edge_index`` order (so ``(out * edge_weight).sum()`` is :math:`L`).
     gram : bool, optional
-        Force (True) or forbid (False) the one-GEMM computation of dense graphs; by default it
-        is used from ``GRAM_DENSITY`` (see :class:`CLoSeRLoss`). The result is the same.
+        How the dot products are computed; the result is the same either way. ``None``
+        (default) uses :func:`gram_edge_losses` when ``E >= GRAM_DENSITY * N**2`` and the
+        per-edge products of :func:`edge_losses` otherwise; ``True`` / ``False`` force one.
 
     Returns
     -------
-    Tensor or CLoSeRBreakdown
-        The scalar loss, or the breakdown.
+    Tensor
+        Scalar, or ``[E]`` for ``reduction="none"``.
 
     Examples
     --------
@@ -268,7 +202,80 @@ def closer_loss(z: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None
     >>> edge_index = torch.tensor([[0, 1, 2], [1, 2, 0]])   # a directed ring
     >>> closer_loss(z, edge_index).shape
     torch.Size([])
+    >>> closer_loss(z, edge_index, reduction="none").shape
+    torch.Size([3])
     """
-    check_embeddings(z, edge_index, edge_weight)
-    out = CLoSeRLoss(tau, distance, stop_gradient, gram)(z, edge_index, edge_weight)
-    return out if return_breakdown else out.total
+    tau, distance, stop_gradient = check_loss_options(tau, distance, stop_gradient)
+    gram, reduction = _check_gram(gram), _check_reduction(reduction)
+    # Finite values are not checked: that would cost a pass over z and a host sync per step,
+    # and a NaN embedding gives a NaN loss anyway.
+    check_embeddings(z, finite=False)
+    num_nodes = z.shape[0]
+    edge_index = check_edge_index(edge_index, num_nodes)
+    check_edge_weight(edge_weight, edge_index.shape[1], edge_index=edge_index)
+
+    teacher_z = z.detach() if stop_gradient == "teacher" else z
+    student_z = z.detach() if stop_gradient == "student" else z
+    if gram is None:
+        gram = edge_index.shape[1] >= GRAM_DENSITY * num_nodes**2
+    if gram:
+        per_edge = gram_edge_losses(student_z, teacher_z, edge_index, tau, distance)
+    else:
+        teacher, student = edge_index
+        # Squared norms per node (N B D), gathered per edge, instead of per edge (E B D).
+        sq_student = student_z.pow(2).sum(-1)[student]
+        per_edge = edge_losses(student_z[student], teacher_z[teacher], tau, distance,
+                               sq_student)
+    if reduction == "none":
+        return per_edge
+    return per_edge.sum() if edge_weight is None else (per_edge * edge_weight).sum()
+
+
+class CLoSeRLoss(nn.Module):
+    r"""The CLoSeR loss as a module holding its options; :meth:`forward` calls
+    :func:`closer_loss`.
+
+    :math:`L = \sum_{j \to i} g_{ij} L_{ij}` over the edges ``j -> i`` of ``edge_index``
+    (see the module docstring for :math:`L_{ij}`).
+
+    Parameters
+    ----------
+    tau : float
+        Softmax temperature (paper: 10).
+    distance : {"mean", "sum"}
+        Mean squared distance (paper default) or summed (equivalent to ``tau * D``).
+    stop_gradient : {None, "teacher", "student"}
+        Detach the teacher side (then :math:`L_{ij}` trains only student ``i``; a node that no
+        one teaches never trains) or the student side.
+    gram : bool, optional
+        Force (True) or forbid (False) the one-GEMM path of dense graphs; ``None`` chooses by
+        density (``GRAM_DENSITY``). The loss is the same either way.
+
+    Examples
+    --------
+    >>> loss = CLoSeRLoss(tau=0.5, stop_gradient="teacher")
+    >>> z = torch.randn(3, 8, 4, requires_grad=True)
+    >>> loss(z, torch.tensor([[0, 1, 2], [1, 2, 0]])).backward()
+    """
+
+    def __init__(self, tau: float = 10.0, distance: str = "mean",
+                 stop_gradient: str | None = None, gram: bool | None = None) -> None:
+        super().__init__()
+        self.tau, self.distance, self.stop_gradient = check_loss_options(
+            tau, distance, stop_gradient)
+        self.gram = _check_gram(gram)
+
+    def forward(self, z: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None,
+                reduction: str = "sum") -> Tensor:
+        """:func:`closer_loss` of ``z`` over the edges with this module's options."""
+        return closer_loss(z, edge_index, edge_weight, tau=self.tau, distance=self.distance,
+                           stop_gradient=self.stop_gradient, reduction=reduction,
+                           gram=self.gram)
+
+    def extra_repr(self) -> str:
+        return (f"tau={self.tau}, distance={self.distance!r}, "
+                f"stop_gradient={self.stop_gradient!r}, gram={self.gram!r}")
+
+
+__all__ = ["CLoSeRLoss", "closer_loss", "edge_losses", "gram_edge_losses", "check_loss_options",
+           "DISTANCES", "STOP_GRADIENTS", "REDUCTIONS", "GRAM_DENSITY"]

@@ -13,23 +13,39 @@ from torch.nn import functional as F
 from torch_geometric.data import Data
 
 from graphens.errors import GraphensError
-from graphens.loss import check_loss_options, closer_loss
+from graphens.loss import CLoSeRLoss
 
 
 class CLoSeRObjective(nn.Module):
-    """Cross-supervision over the graph's edges (``method.md`` §2); labels are ignored."""
+    r"""Cross-supervision over the graph's edges (``method.md`` §2); labels are ignored.
+
+    :math:`L = \sum_{j \to i} g_{ij} L_{ij}` over the graph's current ``edge_index`` and
+    ``edge_weight``, computed by the :class:`~graphens.loss.CLoSeRLoss` it holds
+    (``self.loss``).
+    """
 
     needs_labels = False
 
     def __init__(self, tau: float = 10.0, distance: str = "mean",
                  stop_gradient: str | None = None) -> None:
         super().__init__()
-        self.tau, self.distance, self.stop_gradient = check_loss_options(
-            tau, distance, stop_gradient)
+        self.loss = CLoSeRLoss(tau, distance, stop_gradient)
+
+    @property
+    def tau(self) -> float:
+        return self.loss.tau
+
+    @property
+    def distance(self) -> str:
+        return self.loss.distance
+
+    @property
+    def stop_gradient(self) -> str | None:
+        """Read by ``train`` to warn about nodes that would never learn."""
+        return self.loss.stop_gradient
 
     def forward(self, z: Tensor, y: Tensor | None, graph: Data) -> Tensor:
-        return closer_loss(z, graph.edge_index, graph.edge_weight, tau=self.tau,
-                           distance=self.distance, stop_gradient=self.stop_gradient)
+        return self.loss(z, graph.edge_index, getattr(graph, "edge_weight", None))
 
 
 class SupervisedObjective(nn.Module):

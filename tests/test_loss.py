@@ -2,9 +2,10 @@
 
 import pytest
 import torch
+from torch_geometric.utils import scatter
 
 from graphens import GraphensError
-from graphens.loss import closer_loss
+from graphens.loss import CLoSeRLoss, closer_loss
 from graphens.topology import make_topology
 
 
@@ -64,10 +65,10 @@ def test_gram_and_edge_paths_agree_with_gradients(family, params, stop_gradient)
     for gram in (True, False):
         z = (torch.randn(7, 9, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
              .requires_grad_())
-        out = closer_loss(z, graph.edge_index, weight, stop_gradient=stop_gradient, gram=gram,
-                          return_breakdown=True)
-        out.total.backward()
-        results.append((out.per_edge.detach(), z.grad))
+        loss = CLoSeRLoss(stop_gradient=stop_gradient, gram=gram)
+        loss(z, graph.edge_index, weight).backward()
+        per_edge = loss(z, graph.edge_index, weight, reduction="none")
+        results.append((per_edge.detach(), z.grad))
     (edge_a, grad_a), (edge_b, grad_b) = results
     torch.testing.assert_close(edge_a, edge_b, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(grad_a, grad_b, rtol=1e-12, atol=1e-12)
@@ -88,20 +89,55 @@ def test_dense_graphs_take_the_gram_path(monkeypatch):
     assert calls == [1]
 
 
-def test_breakdown_is_consistent_and_ordered():
+@pytest.mark.parametrize("gram", [True, False])
+def test_per_edge_terms_are_unweighted_and_in_edge_order(gram):
     torch.manual_seed(0)
     graph = make_topology("gnk", 6, k=9, seed=2)
     weight = torch.rand(9, dtype=torch.float64)
     z = torch.randn(6, 8, 3, dtype=torch.float64)
-    out = closer_loss(z, graph.edge_index, weight, return_breakdown=True)
+    per_edge = closer_loss(z, graph.edge_index, weight, reduction="none", gram=gram)
+    assert per_edge.shape == (9,)
     for e, (j, i) in enumerate(graph.edge_index.t().tolist()):
         single = torch.zeros(6, 6, dtype=torch.float64)
         single[i, j] = 1.0
-        torch.testing.assert_close(out.per_edge[e], dense_reference(z, single))
-    torch.testing.assert_close(out.total, (out.per_edge * weight).sum())
-    per_node = torch.zeros(6, dtype=torch.float64).index_add_(
-        0, graph.edge_index[1], out.per_edge * weight)
-    torch.testing.assert_close(out.per_node, per_node)
+        torch.testing.assert_close(per_edge[e], dense_reference(z, single))
+    total = closer_loss(z, graph.edge_index, weight, gram=gram)
+    torch.testing.assert_close(total, (per_edge * weight).sum())
+    # Each student's share, by scatter, is the dense loss of its incoming edges alone.
+    per_node = scatter(per_edge * weight, graph.edge_index[1], dim_size=6, reduce="sum")
+    dense = dense_weights(graph)
+    dense[graph.edge_index[1], graph.edge_index[0]] = weight
+    for i in range(6):
+        rows = torch.zeros_like(dense)
+        rows[i] = dense[i]
+        torch.testing.assert_close(per_node[i], dense_reference(z, rows))
+
+
+def test_module_holds_options_and_matches_the_functional():
+    torch.manual_seed(2)
+    z = torch.randn(4, 6, 3, dtype=torch.float64)
+    graph = make_topology("directed-ring", 4)
+    weight = graph.edge_weight.double()
+    loss = CLoSeRLoss(tau=0.5, distance="sum", stop_gradient="none", gram=False)
+    assert (loss.tau, loss.distance, loss.stop_gradient, loss.gram) == (0.5, "sum", None, False)
+    assert list(loss.parameters()) == [] and "tau=0.5" in repr(loss)
+    torch.testing.assert_close(loss(z, graph.edge_index, weight),
+                               closer_loss(z, graph.edge_index, weight, tau=0.5,
+                                           distance="sum"))
+    torch.testing.assert_close(loss(z, graph.edge_index, reduction="none"),
+                               closer_loss(z, graph.edge_index, tau=0.5, distance="sum",
+                                           reduction="none"))
+    with pytest.raises(GraphensError, match="gram"):
+        CLoSeRLoss(gram="yes")
+    with pytest.raises(GraphensError, match="reduction='mean'"):
+        loss(z, graph.edge_index, reduction="mean")
+
+
+def test_no_edges_give_zero_loss_and_empty_terms():
+    z = torch.randn(3, 4, 2, requires_grad=True)
+    empty = torch.empty(2, 0, dtype=torch.long)
+    assert closer_loss(z, empty).item() == 0.0
+    assert closer_loss(z, empty, reduction="none").shape == (0,)
 
 
 def test_default_weight_is_one():
@@ -167,3 +203,7 @@ def test_bad_shapes():
         closer_loss(torch.randn(2, 4, 3), torch.tensor([[0], [1]]), torch.ones(2))
     with pytest.raises(GraphensError, match="B >= 2"):
         closer_loss(torch.randn(2, 1, 3), torch.tensor([[0], [1]]))
+    with pytest.raises(GraphensError, match=r"edge_weight\[0\] = -1\.0 on edge 0 -> 1"):
+        closer_loss(torch.randn(2, 4, 3), torch.tensor([[0], [1]]), torch.tensor([-1.0]))
+    with pytest.raises(GraphensError, match="integer tensor"):
+        closer_loss(torch.randn(2, 4, 3), torch.tensor([[0.0], [1.0]]))
