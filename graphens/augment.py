@@ -6,12 +6,15 @@ The caller therefore augments the full flat batch ``x [B, S]`` and only then gat
 signals from it.
 
 Everything is a single batched ``affine_grid`` + ``grid_sample`` call (bilinear, zero padding,
-``align_corners=False``); torchvision is not needed.
+``align_corners=False``); torchvision is not needed. :class:`ImageAugmentation` packages the
+options as the ``transform(x, generator)`` that :func:`graphens.train.train` applies to every
+batch, on the batch's own device.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +22,7 @@ import torch.nn.functional as F
 from graphens.data import check_image_shape
 from graphens.errors import GraphensError
 
-__all__ = ["augment_images", "transform_images"]
+__all__ = ["ImageAugmentation", "augment_images", "transform_images"]
 
 
 def _check_batch(x: torch.Tensor, image_shape: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -37,6 +40,25 @@ def _check_batch(x: torch.Tensor, image_shape: tuple[int, int, int]) -> tuple[in
             "(convert with x.float() and scale to [0, 1])."
         )
     return h, w, c
+
+
+def _check_ranges(flip: object, max_rotation_deg: object, max_zoom: object) -> None:
+    if not isinstance(flip, bool):
+        raise GraphensError(f"flip={flip!r} is not valid; give True or False.")
+    if isinstance(max_rotation_deg, bool) or not (
+        isinstance(max_rotation_deg, (int, float)) and math.isfinite(max_rotation_deg)
+    ) or max_rotation_deg < 0:
+        raise GraphensError(
+            f"max_rotation_deg={max_rotation_deg!r} is not valid; give a finite angle >= 0 in "
+            "degrees (0 disables rotation)."
+        )
+    if isinstance(max_zoom, bool) or not (
+        isinstance(max_zoom, (int, float)) and math.isfinite(max_zoom)
+    ) or not 0 <= max_zoom < 1:
+        raise GraphensError(
+            f"max_zoom={max_zoom!r} is not valid; give a relative zoom in [0, 1), e.g. 0.2 for "
+            "±20 % (0 disables zoom)."
+        )
 
 
 def _affine_theta(
@@ -177,20 +199,7 @@ def augment_images(
         If ``x`` is not ``[B, H*W*C]`` floats, or the ranges are invalid.
     """
     _check_batch(x, image_shape)
-    if not (isinstance(max_rotation_deg, (int, float)) and math.isfinite(max_rotation_deg)) or (
-        max_rotation_deg < 0
-    ):
-        raise GraphensError(
-            f"max_rotation_deg={max_rotation_deg!r} is not valid; give a finite angle >= 0 in "
-            "degrees (0 disables rotation)."
-        )
-    if not (isinstance(max_zoom, (int, float)) and math.isfinite(max_zoom)) or not (
-        0 <= max_zoom < 1
-    ):
-        raise GraphensError(
-            f"max_zoom={max_zoom!r} is not valid; give a relative zoom in [0, 1), e.g. 0.2 for "
-            "±20 % (0 disables zoom)."
-        )
+    _check_ranges(flip, max_rotation_deg, max_zoom)
     b = x.shape[0]
     device = generator.device if generator is not None else torch.device("cpu")
     u = torch.rand(3, b, generator=generator, device=device, dtype=torch.float64).to(x.device)
@@ -198,3 +207,58 @@ def augment_images(
     rotation = (2.0 * u[1] - 1.0) * float(max_rotation_deg)
     zoom = 1.0 + (2.0 * u[2] - 1.0) * float(max_zoom)
     return transform_images(x, image_shape, flip=flips, rotation_deg=rotation, zoom=zoom)
+
+
+@dataclass(frozen=True)
+class ImageAugmentation:
+    """The paper's augmentation as a training transform: ``transform(x, generator) -> x``.
+
+    Calling it is :func:`augment_images` with these options: every image of the flat batch
+    ``x [B, H*W*C]`` independently gets a horizontal flip with probability 1/2 (if ``flip``), a
+    rotation ``θ ~ U(−max_rotation_deg, max_rotation_deg)`` and a zoom
+    ``s ~ U(1 − max_zoom, 1 + max_zoom)`` about its centre. The ``3·B`` uniform draws come from
+    ``generator`` (on the generator's device, so a CPU generator gives the same parameters
+    whatever the data's device); the warp itself runs on ``x.device``, so a batch on the GPU
+    never visits the CPU.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(H, W, C)`` the flat rows were made from (channel-last).
+    flip : bool
+        Allow random horizontal flips.
+    max_rotation_deg : float
+        Largest absolute rotation in degrees (``>= 0``); the paper's 7.2° is ±0.02 turns.
+    max_zoom : float
+        Largest relative zoom in ``[0, 1)``; the paper uses 0.2 (±20 %).
+
+    Raises
+    ------
+    GraphensError
+        On construction, if the shape or a range is invalid; on call, if ``x`` is not flat
+        floating-point images of ``image_shape``.
+
+    Examples
+    --------
+    >>> augment = ImageAugmentation((8, 8, 1))
+    >>> augment(torch.rand(4, 64), torch.Generator().manual_seed(0)).shape
+    torch.Size([4, 64])
+    """
+
+    image_shape: tuple[int, int, int]
+    flip: bool = True
+    max_rotation_deg: float = 7.2
+    max_zoom: float = 0.2
+
+    def __post_init__(self) -> None:
+        try:
+            signals = math.prod(int(s) for s in self.image_shape)
+        except (TypeError, ValueError):
+            signals = -1  # check_image_shape reports the shape itself as invalid
+        object.__setattr__(self, "image_shape", check_image_shape(self.image_shape, signals))
+        _check_ranges(self.flip, self.max_rotation_deg, self.max_zoom)
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Augment the flat batch ``x`` on its device with parameters drawn from ``generator``."""
+        return augment_images(x, self.image_shape, generator=generator, flip=self.flip,
+                              max_rotation_deg=self.max_rotation_deg, max_zoom=self.max_zoom)

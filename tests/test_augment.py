@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from graphens.augment import augment_images, transform_images
+from graphens.augment import ImageAugmentation, augment_images, transform_images
 from graphens.errors import GraphensError
 
 
@@ -168,3 +168,58 @@ def test_transform_rejects_bad_parameters():
     p["zoom"] = torch.tensor([1.0, 0.0])
     with pytest.raises(GraphensError, match="zoom factors must be finite and > 0"):
         transform_images(x, (3, 3, 1), **p)
+
+
+def test_image_augmentation_is_augment_images_with_its_options():
+    shape = (6, 5, 2)
+    x = torch.rand(7, 60)
+    for options in ({}, {"flip": False, "max_rotation_deg": 30.0, "max_zoom": 0.5}):
+        transform = ImageAugmentation(shape, **options)
+        assert torch.equal(transform(x, _gen(3)), augment_images(x, shape, generator=_gen(3),
+                                                                  **options))
+    assert ImageAugmentation([6, 5, 2]).image_shape == (6, 5, 2)
+
+
+def test_image_augmentation_draws_from_the_generator_and_advances_it():
+    transform = ImageAugmentation((4, 4, 1))
+    x = torch.rand(5, 16)
+    g, reference = _gen(0), _gen(0)
+    first = transform(x, g)
+    augment_images(x, (4, 4, 1), generator=reference)
+    assert torch.equal(g.get_state(), reference.get_state())  # 3·B draws, as augment_images
+    assert not torch.equal(first, transform(x, g))
+
+
+DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_image_augmentation_runs_on_the_data_device(device):
+    """Parameters come from the CPU generator; the warp happens where the batch lives."""
+    transform = ImageAugmentation((8, 8, 3))
+    x = torch.rand(6, 192)
+    out = transform(x.to(device), _gen(11))
+    assert out.device.type == device and out.shape == x.shape
+    expected = augment_images(x, (8, 8, 3), generator=_gen(11))
+    torch.testing.assert_close(out.cpu(), expected, rtol=0, atol=1e-5 if device != "cpu" else 0)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "pattern"),
+    [
+        (((3, 3),), {}, "image_shape=.*three positive integers"),
+        (((3, 0, 1),), {}, "image_shape=.*three positive integers"),
+        ((None,), {}, "image_shape=None"),
+        (((3, 3, 1),), {"max_zoom": 1.0}, r"max_zoom=1.0.*\[0, 1\)"),
+        (((3, 3, 1),), {"max_rotation_deg": float("nan")}, "max_rotation_deg=nan"),
+        (((3, 3, 1),), {"flip": "yes"}, "flip='yes'.*True or False"),
+    ],
+)
+def test_image_augmentation_is_checked_on_construction(args, kwargs, pattern):
+    with pytest.raises(GraphensError, match=pattern):
+        ImageAugmentation(*args, **kwargs)
+
+
+def test_image_augmentation_checks_the_batch_on_call():
+    with pytest.raises(GraphensError, match="H\\*W\\*C = 9 signals but the data has 10"):
+        ImageAugmentation((3, 3, 1))(torch.rand(2, 10), _gen(0))
