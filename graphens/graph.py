@@ -30,6 +30,10 @@ from graphens.validation import check_edge_index, check_edge_weight
 SIGNAL_KEYS = ("rf_index", "rf_mask")
 #: Metadata dicts, one per ensemble (kept whole by ``Batch``: a batch holds a list of them).
 RECORD_KEYS = ("topology", "receptive_field")
+#: Attributes with one entry per node / per edge, declared so that PyG never has to guess
+#: (it guesses from lengths, which is ambiguous when N = E).
+NODE_KEYS = (*SIGNAL_KEYS, "pos", "node_names")
+EDGE_KEYS = ("edge_index", "edge_weight")
 
 
 class _Record:
@@ -122,6 +126,20 @@ class EnsembleGraph(Data):
             return 0
         return super().__inc__(key, value, *args, **kwargs)
 
+    def is_node_attr(self, key: str) -> bool:
+        if key in NODE_KEYS:
+            return True
+        if key in EDGE_KEYS or key in RECORD_KEYS:
+            return False
+        return super().is_node_attr(key)
+
+    def is_edge_attr(self, key: str) -> bool:
+        if key in EDGE_KEYS:
+            return True
+        if key in NODE_KEYS or key in RECORD_KEYS:
+            return False
+        return super().is_edge_attr(key)
+
     def clone(self, *args: Any) -> EnsembleGraph:
         """A deep copy: tensors cloned, metadata dicts copied (PyG's ``clone`` leaves objects
         it does not know shared)."""
@@ -200,6 +218,13 @@ def batch_graphs(graphs: Sequence[Data], *, pad: bool = False) -> Batch:
     graphs = [as_ensemble_graph(g) for g in graphs]
     if not graphs:
         raise GraphensError("batch_graphs needs at least one ensemble graph.")
+    keys = [set(g.keys()) for g in graphs]
+    for i, own in enumerate(keys):
+        if own != keys[0]:
+            raise GraphensError(
+                f"graph {i} differs from graph 0 in the attributes {sorted(own ^ keys[0])}: "
+                "PyG batches only graphs with the same attributes; add or delete them "
+                "(e.g. del graph.pos) first.")
     widths = [g.field_width for g in graphs]
     if len(set(widths)) > 1:
         if None in widths:
