@@ -19,6 +19,7 @@ import networkx as nx
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
+from torch_geometric.utils import remove_self_loops, to_undirected
 
 from graphens.errors import GraphensError
 from graphens.topology.generators import (
@@ -30,17 +31,19 @@ from graphens.topology.generators import (
 )
 
 
-def _both_directions(edge_index: Tensor) -> Tensor:
-    """An undirected edge list ``[2, E]`` as ``[2, 2E]`` directed edges (each way once)."""
-    return torch.cat([edge_index, edge_index.flip(0)], dim=1)
-
-
 def _unit_graph(edge_index: Tensor, num_nodes: int, family: str, params: dict,
-                seed: int | None) -> Data:
-    """Weight 1 per edge, self-loops dropped; :func:`topology_graph` sums parallel edges."""
-    edge_index = edge_index[:, edge_index[0] != edge_index[1]]
-    return topology_graph(edge_index, torch.ones(edge_index.shape[1]), num_nodes, family,
-                          params, seed)
+                seed: int | None, undirected: bool = False) -> Data:
+    """Weight 1 per listed edge, self-loops dropped, parallel edges summed.
+
+    ``undirected``: each edge ``u - v`` is ``u -> v`` and ``v -> u`` (``to_undirected``), so
+    an edge listed both ways (e.g. on a torus two nodes wide) weighs 2 each way.
+    """
+    edge_weight = torch.ones(edge_index.shape[1])
+    if undirected:
+        edge_index, edge_weight = to_undirected(edge_index, edge_weight, num_nodes,
+                                                reduce="sum")
+    edge_index, edge_weight = remove_self_loops(edge_index, edge_weight)
+    return topology_graph(edge_index, edge_weight, num_nodes, family, params, seed)
 
 
 def _from_networkx(graph: nx.Graph, num_nodes: int, family: str, params: dict,
@@ -50,11 +53,9 @@ def _from_networkx(graph: nx.Graph, num_nodes: int, family: str, params: dict,
     A directed networkx edge ``u -> v`` becomes teacher ``u``, student ``v`` (PyG's source,
     target); an undirected edge gives both. Parallel edges of multigraphs are summed.
     """
-    pairs = [(u, v) for u, v in graph.edges()]
-    edge_index = torch.tensor(pairs, dtype=torch.long).reshape(-1, 2).t()
-    if not graph.is_directed():
-        edge_index = _both_directions(edge_index)
-    return _unit_graph(edge_index, num_nodes, family, params, seed)
+    edge_index = torch.tensor(list(graph.edges()), dtype=torch.long).reshape(-1, 2).t()
+    return _unit_graph(edge_index, num_nodes, family, params, seed,
+                       undirected=not graph.is_directed())
 
 
 def _ring_degree(k: int | None, num_nodes: int, family: str) -> int:
@@ -311,8 +312,8 @@ def lattice(num_nodes: int, rows: int | None = None, cols: int | None = None,
     """
     n = check_num_nodes(num_nodes, "lattice")
     rows, cols = _grid_shape(n, rows, cols, "lattice")
-    edge_index = _both_directions(_grid_edges(rows, cols, periodic=False))
-    return _unit_graph(edge_index, n, "lattice", {"rows": rows, "cols": cols}, seed)
+    return _unit_graph(_grid_edges(rows, cols, periodic=False), n, "lattice",
+                       {"rows": rows, "cols": cols}, seed, undirected=True)
 
 
 def torus(num_nodes: int, rows: int | None = None, cols: int | None = None,
@@ -336,8 +337,8 @@ def torus(num_nodes: int, rows: int | None = None, cols: int | None = None,
     """
     n = check_num_nodes(num_nodes, "torus")
     rows, cols = _grid_shape(n, rows, cols, "torus")
-    edge_index = _both_directions(_grid_edges(rows, cols, periodic=True))
-    return _unit_graph(edge_index, n, "torus", {"rows": rows, "cols": cols}, seed)
+    return _unit_graph(_grid_edges(rows, cols, periodic=True), n, "torus",
+                       {"rows": rows, "cols": cols}, seed, undirected=True)
 
 
 def regular(num_nodes: int, k: int | None = None, seed: int = 0) -> Data:
@@ -392,8 +393,8 @@ def bipartite(num_nodes: int, hubs: int | None = None, seed: int | None = None) 
     hubs = max(1, n // 5) if hubs is None else check_int(
         hubs, "hubs", "bipartite", 1, n - 1, f"for N={n} (both parts need a node)")
     hub, spoke = torch.meshgrid(torch.arange(hubs), torch.arange(hubs, n), indexing="ij")
-    edge_index = _both_directions(torch.stack([hub.flatten(), spoke.flatten()]))
-    return _unit_graph(edge_index, n, "bipartite", {"hubs": hubs}, seed)
+    return _unit_graph(torch.stack([hub.flatten(), spoke.flatten()]), n, "bipartite",
+                       {"hubs": hubs}, seed, undirected=True)
 
 
 __all__ = ["watts_strogatz", "newman_watts", "barabasi_albert", "sbm", "lattice", "torus",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
-from torch_geometric.utils import coalesce
+from torch_geometric.utils import coalesce, dense_to_sparse
 
 from graphens.errors import GraphensError
 
@@ -52,8 +52,8 @@ def check_int(value: object, name: str, family: str, low: int, high: int, why: s
 
 def edges_from_dense(weights: Tensor) -> tuple[Tensor, Tensor]:
     """``weights[i, j] = g_ij`` (row = student, column = teacher) to (edge_index, edge_weight)."""
-    student, teacher = weights.nonzero(as_tuple=True)
-    return torch.stack([teacher, student]), weights[student, teacher]
+    edge_index, edge_weight = dense_to_sparse(weights)  # rows: (student, teacher)
+    return edge_index.flip(0), edge_weight
 
 
 def all_to_all(num_nodes: int, seed: int | None = None) -> Data:

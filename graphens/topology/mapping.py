@@ -39,6 +39,7 @@ import networkx as nx
 import numpy as np
 import torch
 from torch_geometric.data import Data
+from torch_geometric.utils import degree, subgraph, to_networkx
 
 from graphens.errors import GraphensError
 from graphens.topology.generators import topology_graph
@@ -133,7 +134,7 @@ def map_nodes(graph: Data, spec: str = "all", num_nodes: int | None = None, seed
 def warn_without_teacher(graph: Data) -> list[str]:
     """Warn about (and return) the nodes with no incoming edge: they get no supervision."""
     names = _names(graph)
-    incoming = torch.bincount(graph.edge_index[1], minlength=graph.num_nodes)
+    incoming = degree(graph.edge_index[1], graph.num_nodes)
     orphans = [names[i] for i in torch.nonzero(incoming == 0).flatten().tolist()]
     if orphans:
         shown = ", ".join(orphans[:10]) + (f", ... (+{len(orphans) - 10} more)"
@@ -163,8 +164,8 @@ def _count(arg: str, spec: str, available: int) -> int:
 
 
 def _top_degree(graph: Data, names: list[str], count: int) -> list[int]:
-    degree = torch.bincount(graph.edge_index.flatten(), minlength=len(names)).tolist()
-    ranked = sorted(range(len(names)), key=lambda i: (-degree[i], names[i]))
+    total = degree(graph.edge_index.flatten(), len(names)).tolist()  # in + out
+    ranked = sorted(range(len(names)), key=lambda i: (-total[i], names[i]))
     return sorted(ranked[:count])
 
 
@@ -222,11 +223,8 @@ def _classes(names: list[str]) -> dict[str, list[int]]:
 
 
 def _communities(graph: Data, names: list[str], seed: int) -> dict[str, list[int]]:
-    G = nx.DiGraph()
-    G.add_nodes_from(range(len(names)))
-    edges = graph.edge_index.t().tolist()
-    G.add_weighted_edges_from((j, i, w) for (j, i), w in
-                              zip(edges, graph.edge_weight.tolist(), strict=True))
+    G = to_networkx(Data(edge_index=graph.edge_index, weight=graph.edge_weight,
+                         num_nodes=len(names)), edge_attrs=["weight"])
     found = nx.community.louvain_communities(G, weight="weight", seed=seed)
     ordered = sorted((sorted(c) for c in found), key=lambda c: (-len(c), c[0]))
     return {f"community-{k}": members for k, members in enumerate(ordered)}
@@ -235,12 +233,10 @@ def _communities(graph: Data, names: list[str], seed: int) -> dict[str, list[int
 def _induced(graph: Data, keep: list[int], record: dict) -> Data:
     """The subgraph on the nodes ``keep`` (new node ``k`` = old node ``keep[k]``)."""
     names = _names(graph)
-    new_index = torch.full((graph.num_nodes,), -1, dtype=torch.long)
-    new_index[torch.tensor(keep, dtype=torch.long)] = torch.arange(len(keep))
-    mapped = new_index[graph.edge_index]
-    inside = (mapped >= 0).all(dim=0)
-    return _rebuild(graph, mapped[:, inside], graph.edge_weight[inside],
-                    [names[i] for i in keep], record)
+    edge_index, edge_weight = subgraph(torch.tensor(keep, dtype=torch.long), graph.edge_index,
+                                       graph.edge_weight, relabel_nodes=True,
+                                       num_nodes=graph.num_nodes)
+    return _rebuild(graph, edge_index, edge_weight, [names[i] for i in keep], record)
 
 
 def _coarsen(graph: Data, groups: dict[str, list[int]], names: list[str], record: dict,

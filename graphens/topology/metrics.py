@@ -31,10 +31,13 @@ import warnings
 
 import networkx as nx
 import numpy as np
+import torch
 from scipy.sparse import csgraph, csr_matrix
 from torch_geometric.data import Data
+from torch_geometric.utils import to_dense_adj
 
 from graphens.errors import GraphensError
+from graphens.validation import check_edge_index, check_edge_weight
 
 #: Small-world coefficients are skipped above this many nodes (each reference costs an
 #: all-pairs shortest-path computation in networkx).
@@ -185,28 +188,16 @@ def _weights(graph: Data) -> np.ndarray:
         raise GraphensError(
             f"metrics: the graph has num_nodes={num_nodes!r}; build it with num_nodes >= 1 "
             "(e.g. Data(edge_index=..., num_nodes=10)).")
-    edge_index = np.asarray(graph.edge_index.detach().cpu(), dtype=np.int64).reshape(2, -1)
-    if edge_index.size and (edge_index.min() < 0 or edge_index.max() >= num_nodes):
-        raise GraphensError(
-            f"metrics: edge_index holds node {int(edge_index.max())} or "
-            f"{int(edge_index.min())} outside 0..{num_nodes - 1}; fix edge_index or num_nodes.")
+    edge_index = check_edge_index(graph.edge_index.detach().cpu(), num_nodes)
     edge_weight = getattr(graph, "edge_weight", None)
-    if edge_weight is None:
-        values = np.ones(edge_index.shape[1])
+    if edge_weight is not None:
+        edge_weight = check_edge_weight(edge_weight.detach().cpu(), edge_index.shape[1],
+                                        edge_index=edge_index).double()
     else:
-        values = np.asarray(edge_weight.detach().cpu(), dtype=np.float64).reshape(-1)
-    if values.shape[0] != edge_index.shape[1]:
-        raise GraphensError(
-            f"metrics: {values.shape[0]} edge weights for {edge_index.shape[1]} edges; give "
-            "one weight per edge.")
-    if not np.all(np.isfinite(values)) or np.any(values < 0):
-        raise GraphensError(
-            f"metrics: edge weights must be finite and >= 0, got min {values.min()}; "
-            "fix edge_weight.")
-    weights = np.zeros((num_nodes, num_nodes))
-    np.add.at(weights, (edge_index[0], edge_index[1]), values)
-    np.fill_diagonal(weights, 0.0)
-    return weights
+        edge_weight = torch.ones(edge_index.shape[1], dtype=torch.float64)
+    weights = to_dense_adj(edge_index, edge_attr=edge_weight, max_num_nodes=num_nodes)[0]
+    weights.fill_diagonal_(0.0)
+    return weights.numpy()
 
 
 def _size_metrics(weights: np.ndarray, adjacency: np.ndarray) -> dict[str, Value]:

@@ -14,7 +14,9 @@ from typing import Any
 
 import networkx as nx
 import numpy as np
+import torch
 from torch_geometric.data import Data
+from torch_geometric.utils import coalesce, remove_self_loops
 
 from graphens.errors import GraphensError
 from graphens.io import atomic_write
@@ -93,16 +95,16 @@ def _matplotlib() -> Any:
 
 def _edges(graph: Data) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(teacher, student, weight) arrays, duplicates summed, self-loops and zeros dropped."""
-    n = int(graph.num_nodes)
-    edge_index = np.asarray(graph.edge_index.detach().cpu(), dtype=np.int64).reshape(2, -1)
+    edge_index = graph.edge_index.detach().cpu().long()
     edge_weight = getattr(graph, "edge_weight", None)
-    values = (np.ones(edge_index.shape[1]) if edge_weight is None
-              else np.asarray(edge_weight.detach().cpu(), dtype=np.float64).reshape(-1))
-    dense = np.zeros((n, n))
-    np.add.at(dense, (edge_index[0], edge_index[1]), values)
-    np.fill_diagonal(dense, 0.0)
-    teacher, student = np.nonzero(dense > 0)
-    return teacher, student, dense[teacher, student]
+    edge_weight = (torch.ones(edge_index.shape[1], dtype=torch.float64) if edge_weight is None
+                   else edge_weight.detach().cpu().double())
+    edge_index, edge_weight = remove_self_loops(edge_index, edge_weight)
+    edge_index, edge_weight = coalesce(edge_index, edge_weight, int(graph.num_nodes),
+                                       reduce="sum")  # sorted by (teacher, student)
+    keep = edge_weight > 0
+    return (edge_index[0, keep].numpy(), edge_index[1, keep].numpy(),
+            edge_weight[keep].numpy())
 
 
 def _node_names(graph: Data, n: int) -> list[str]:

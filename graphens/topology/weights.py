@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
+from torch_geometric.utils import scatter
 
 from graphens.errors import GraphensError
 
@@ -68,9 +69,7 @@ def normalize_weights(edge_index: Tensor, edge_weight: Tensor | None, num_nodes:
         return weight / total if total > 0 else weight
     # Per-node totals: index 1 of edge_index groups by student, index 0 by teacher.
     group = edge_index[1] if how == "student" else edge_index[0]
-    totals = torch.zeros(num_nodes, dtype=weight.dtype, device=weight.device)
-    totals.index_add_(0, group, weight)
-    denominator = totals[group]
+    denominator = scatter(weight, group, dim_size=num_nodes, reduce="sum")[group]
     return torch.where(denominator > 0, weight / denominator.clamp_min(1e-38), weight)
 
 
