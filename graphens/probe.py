@@ -36,19 +36,24 @@ Divergence: without a penalty, linearly separable data have no minimiser (‖W�
 bound while the loss tends to 0). The gradient still falls below ``tol`` eventually, as in
 scikit-learn, but it can take many iterations; ``max_iter`` caps them and the problem is then
 reported as not converged (``ProbeResult.converged`` is False) while its current weights are
-used as they are.
+used as they are. A problem can also stall: its line search finds no decrease while the gradient
+is still above ``tol`` (float32 rounding near the optimum, badly scaled features); it stops
+there, unconverged. ``ProbeResult.problem_iterations``, ``problem_converged`` and
+``problem_stalled`` say which (group, C) problems stopped how, and after how many iterations.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from graphens.errors import GraphensError
+from graphens.validation import SEED_RANGE, check_value
 
 __all__ = [
     "DEFAULT_CS",
@@ -85,6 +90,13 @@ class ProbeResult:
         L-BFGS iterations run (the largest over all problems).
     converged : bool
         True when every (group, C) problem met the gradient tolerance within ``max_iter``.
+    problem_iterations : Tensor
+        ``[G, len(Cs)]`` int64 L-BFGS iterations of every (group, C) problem.
+    problem_converged : Tensor
+        ``[G, len(Cs)]`` bool, True where the problem met the gradient tolerance.
+    problem_stalled : Tensor
+        ``[G, len(Cs)]`` bool, True where the problem stopped unconverged because its line
+        search found no decrease (the others that did not converge hit ``max_iter``).
     """
 
     test_accuracy: Tensor
@@ -92,6 +104,9 @@ class ProbeResult:
     best_C: list[float | None]
     iterations: int
     converged: bool
+    problem_iterations: Tensor
+    problem_converged: Tensor
+    problem_stalled: Tensor
 
 
 # --------------------------------------------------------------------------------------------
@@ -287,9 +302,25 @@ class _Preconditioner:
         return out
 
 
+class _Solution(NamedTuple):
+    """What :func:`_solve` returns (shapes for G groups of ``a`` problems)."""
+
+    theta: Tensor  # [G, a, F*K + K]
+    iterations: int  # iterations run, the largest over all problems
+    converged: Tensor  # [G, a] bool: met the tolerance
+    steps: Tensor  # [G, a] int64: iterations of each problem
+    stalled: Tensor  # [G, a] bool: stopped by a failed line search, unconverged
+
+
 def _solve(
-    x: Tensor, y: Tensor, num_classes: int, l2: Tensor, max_iter: int, tol: float
-) -> tuple[Tensor, int, Tensor]:
+    x: Tensor,
+    y: Tensor,
+    num_classes: int,
+    l2: Tensor,
+    max_iter: int,
+    tol: float,
+    on_iteration: Callable[[int], None] | None = None,
+) -> _Solution:
     """Minimise the G·a independent objectives of :func:`_loss_grad` with a batched L-BFGS.
 
     Parameters
@@ -304,11 +335,14 @@ def _solve(
         ``[G, a]`` penalty strengths λ ≥ 0, one problem per entry.
     max_iter, tol : int, float
         Iteration cap and gradient tolerance (``max |∇f| <= tol``).
+    on_iteration : callable, optional
+        Called with the iteration number after every iteration (e.g. to move a progress bar).
 
     Returns
     -------
-    (Tensor, int, Tensor)
-        ``theta [G, a, F*K + K]``, the number of iterations run and ``converged [G, a]``.
+    _Solution
+        ``theta [G, a, F*K + K]``, the number of iterations run, and per problem ``[G, a]``:
+        ``converged``, ``steps`` (its iterations) and ``stalled``.
 
     Notes
     -----
@@ -334,6 +368,8 @@ def _solve(
 
     out = torch.zeros(g * a, dim, dtype=dtype)
     converged = torch.zeros(g * a, dtype=torch.bool)
+    stalled = torch.zeros(g * a, dtype=torch.bool)
+    steps = torch.zeros(g * a, dtype=torch.long)
     pid = torch.arange(g * a)  # original index (group-major) of every running problem
     gid = pid // a
     lam = l2.reshape(-1).to(dtype)
@@ -363,6 +399,7 @@ def _solve(
             break
         iterations += 1
         p = pid.numel()
+        steps[pid] += 1
 
         # Two-loop recursion: d = −H ∇f for every running problem at once.
         q = grad.clone()
@@ -426,11 +463,15 @@ def _solve(
         theta, loss, grad = new_theta, new_loss, new_grad
         met = accepted & (grad.abs().amax(dim=-1) <= tol)
         converged[pid[met]] = True
+        stalled[pid[~accepted]] = True
         finished = met | ~accepted  # a failed line search cannot make further progress
+        if on_iteration is not None:
+            on_iteration(iterations)
 
     if pid.numel():
         out[pid] = theta
-    return out.view(g, a, dim), iterations, converged.view(g, a)
+    return _Solution(out.view(g, a, dim), iterations, converged.view(g, a), steps.view(g, a),
+                     stalled.view(g, a))
 
 
 # --------------------------------------------------------------------------------------------
@@ -513,7 +554,8 @@ def train_val_split(n: int, val_fraction: float = 0.1, seed: int = 0) -> tuple[T
     val_fraction : float
         Fraction held out for validation, in (0, 1): ``n_val = round(val_fraction · n)``.
     seed : int
-        Seed of the permutation (``torch.randperm`` with a ``torch.Generator``).
+        Seed of the permutation (``torch.randperm`` with a ``torch.Generator``), in
+        ``[0, 2**63 - 1]``.
 
     Returns
     -------
@@ -522,6 +564,7 @@ def train_val_split(n: int, val_fraction: float = 0.1, seed: int = 0) -> tuple[T
     """
     if not 0.0 < val_fraction < 1.0:
         raise GraphensError(f"val_fraction must lie in (0, 1), got {val_fraction}")
+    check_value("seed", seed, [SEED_RANGE], "the seed of the probe's train/validation split")
     n_val = int(round(val_fraction * n))
     if n_val < 1 or n - n_val < 2:
         raise GraphensError(
@@ -603,7 +646,7 @@ def fit_logistic(
     if not bool(torch.isfinite(l2).all()) or bool((l2 < 0).any()):
         raise GraphensError(f"l2 must be finite and >= 0, got {l2.tolist()}")
     _check_solver_args(max_iter, tol)
-    theta, _, _ = _solve(x, y, num_classes, l2.to(x.dtype).view(p, 1), max_iter, tol)
+    theta = _solve(x, y, num_classes, l2.to(x.dtype).view(p, 1), max_iter, tol).theta
     fk = f * num_classes
     return theta[:, 0, :fk].reshape(p, f, num_classes), theta[:, 0, fk:]
 
@@ -628,6 +671,7 @@ def probe_accuracy(
     max_iter: int = 1000,
     tol: float = 1e-4,
     dtype: torch.dtype = torch.float32,
+    on_iteration: Callable[[int], None] | None = None,
 ) -> ProbeResult:
     """Linear-probe test accuracy of G feature groups, C chosen on held-out training rows.
 
@@ -646,13 +690,16 @@ def probe_accuracy(
     val_fraction : float
         Fraction of the training rows held out to choose C (see :func:`train_val_split`).
     seed : int
-        Seed of the split.
+        Seed of the split, in ``[0, 2**63 - 1]``.
     num_classes : int, optional
         Number of classes; default ``max(label) + 1`` over both label sets.
     max_iter, tol : int, float
         L-BFGS iteration cap and gradient tolerance, see :func:`fit_logistic`.
     dtype : torch.dtype
         Precision of the solve, float32 (default) or float64.
+    on_iteration : callable, optional
+        Called with the iteration number after every L-BFGS iteration (all groups and Cs
+        advance together), e.g. to move a progress bar.
 
     Returns
     -------
@@ -698,7 +745,8 @@ def probe_accuracy(
 
     l2_row = torch.tensor([0.0 if math.isinf(c) else 1.0 / (c * n_fit) for c in c_values])
     l2 = l2_row.to(dtype).expand(g, -1).contiguous()
-    theta, iterations, converged = _solve(x_fit, y_fit, num_classes, l2, max_iter, tol)
+    solution = _solve(x_fit, y_fit, num_classes, l2, max_iter, tol, on_iteration)
+    theta = solution.theta
 
     a = len(c_values)
     fk = f * num_classes
@@ -721,6 +769,9 @@ def probe_accuracy(
         test_accuracy=test_acc,
         val_accuracy=val_correct.double() / x_val.shape[1],
         best_C=[Cs[i] for i in best],
-        iterations=iterations,
-        converged=bool(converged.all()),
+        iterations=solution.iterations,
+        converged=bool(solution.converged.all()),
+        problem_iterations=solution.steps,
+        problem_converged=solution.converged,
+        problem_stalled=solution.stalled,
     )

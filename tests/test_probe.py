@@ -7,6 +7,7 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
+import graphens.probe as probe_module
 from graphens.errors import GraphensError
 from graphens.probe import (
     DEFAULT_CS,
@@ -139,6 +140,47 @@ def test_float64_and_iteration_cap(problem):
     assert abs(float(r32.test_accuracy[0]) - float(r64.test_accuracy[0])) <= 0.01
     capped = probe_accuracy(x_tr[None], y_tr, x_te[None], y_te, max_iter=2)
     assert capped.iterations == 2 and not capped.converged
+    # The problems still running at the cap ran max_iter iterations and are reported as not
+    # converged (not stalled); strong penalties (C = 1e-5, 1e-4) converge at once.
+    running = ~capped.problem_converged
+    assert running[0, DEFAULT_CS.index(None)] and not capped.problem_stalled.any()
+    assert (capped.problem_iterations[running] == 2).all()
+    assert (capped.problem_iterations[~running] <= 2).all()
+
+
+def test_per_problem_iterations_and_the_iteration_callback(problem):
+    x_tr, y_tr, x_te, y_te = problem
+    train = torch.stack([x_tr, x_tr[:, torch.randperm(12, generator=torch.Generator())]])
+    test = torch.stack([x_te, x_te])
+    seen = []
+    res = probe_accuracy(train, y_tr, test, y_te, Cs=(None, 1e-3, 1.0), on_iteration=seen.append)
+    assert seen == list(range(1, res.iterations + 1))
+    assert res.problem_iterations.shape == (2, 3) and res.problem_converged.all()
+    assert int(res.problem_iterations.max()) == res.iterations
+    assert not res.problem_stalled.any()
+    # A strong penalty makes an easier problem than none: it stops sooner.
+    assert (res.problem_iterations[:, 1] < res.problem_iterations[:, 0]).all()
+
+
+def test_a_failed_line_search_is_reported_as_a_stall(problem, monkeypatch):
+    monkeypatch.setattr(probe_module, "_MAX_LINE_SEARCH", 0)  # no trial step: every search fails
+    x_tr, y_tr, x_te, y_te = problem
+    res = probe_accuracy(x_tr[None], y_tr, x_te[None], y_te, Cs=(None, 1.0))
+    assert res.iterations == 1 and not res.converged
+    assert res.problem_stalled.all() and not res.problem_converged.any()
+    assert torch.equal(res.problem_iterations, torch.ones(1, 2, dtype=torch.long))
+
+
+def test_every_63_bit_seed_is_accepted(problem):
+    x_tr, y_tr, x_te, y_te = problem
+    top = probe_accuracy(x_tr[None], y_tr, x_te[None], y_te, Cs=(1.0,), seed=2**63 - 1)
+    again = probe_accuracy(x_tr[None], y_tr, x_te[None], y_te, Cs=(1.0,), seed=2**63 - 1)
+    assert torch.equal(top.test_accuracy, again.test_accuracy)
+    held_out = train_val_split(600, seed=2**63 - 1)[1]
+    assert torch.equal(held_out, train_val_split(600, seed=2**63 - 1)[1])
+    for seed in (2**63, 2**70, -1, 1.5):
+        with pytest.raises(GraphensError, match=rf"seed={seed!r} is not valid"):
+            probe_accuracy(x_tr[None], y_tr, x_te[None], y_te, seed=seed)
 
 
 def test_split_and_zscore():
