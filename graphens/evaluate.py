@@ -8,19 +8,30 @@ nodes (or ``[G, samples, F]`` for G feature groups), and returns plain numbers:
   is the nearest of the student's batch embeddings to the teacher's embedding of it;
 * :func:`alignment_scores` — per edge, the RSA correlation of the two nodes' distance matrices;
 * :func:`decode` — the whole §6 protocol (linear probe per node and on the ensemble, kNN, and
-  the two edge measures) as a JSON-ready dict.
+  the two edge measures) as a JSON-ready dict, with a progress bar on request and a warning
+  for every probe that stopped without converging.
 """
 
 from __future__ import annotations
 
+import sys
+import warnings
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
-from graphens.errors import GraphensError
-from graphens.probe import DEFAULT_CS, probe_accuracy
+from graphens.errors import GraphensError, GraphensWarning
+from graphens.probe import DEFAULT_CS, ProbeResult, probe_accuracy
 from graphens.probe import _check_labels as check_labels
+from graphens.validation import (
+    SEED_RANGE,
+    Interval,
+    check_edge_index,
+    check_embeddings,
+    check_value,
+)
 
 __all__ = ["agreement_scores", "alignment_scores", "decode", "knn_accuracy"]
 
@@ -30,25 +41,6 @@ _CHUNK_ELEMENTS = 1 << 24  # largest similarity / distance block computed at onc
 # --------------------------------------------------------------------------------------------
 # Input checks
 # --------------------------------------------------------------------------------------------
-
-
-def _check_embeddings(name: str, z: Tensor, axis: str = "node") -> None:
-    if not isinstance(z, Tensor):
-        raise GraphensError(f"{name} must be a torch.Tensor, got {type(z).__name__}")
-    if z.dim() != 3:
-        raise GraphensError(
-            f"{name} must have shape [{axis}s, samples, features], got {tuple(z.shape)}"
-        )
-    if not z.is_floating_point():
-        raise GraphensError(f"{name} must be a floating-point tensor, got dtype {z.dtype}")
-    if 0 in z.shape:
-        raise GraphensError(f"{name} has an empty axis, shape {tuple(z.shape)}")
-    finite = torch.isfinite(z).flatten(1).all(dim=1)
-    if not bool(finite.all()):
-        bad = (~finite).nonzero().flatten().tolist()
-        raise GraphensError(
-            f"{name} has NaN or infinite values in {axis}(s) {bad}; fix those embeddings first"
-        )
 
 
 def _check_labels(name: str, y: Tensor, n: int) -> Tensor:
@@ -66,25 +58,6 @@ def _check_pair(train: Tensor, test: Tensor, axis: str) -> None:
             f"train has {train.shape[2]} features but test has {test.shape[2]}; "
             "they must come from the same encoders"
         )
-
-
-def _check_edges(edge_index: Tensor, num_nodes: int) -> Tensor:
-    if not isinstance(edge_index, Tensor):
-        raise GraphensError(f"edge_index must be a torch.Tensor, got {type(edge_index).__name__}")
-    if edge_index.dim() != 2 or edge_index.shape[0] != 2:
-        raise GraphensError(
-            f"edge_index must have shape [2, E] (row 0 teacher, row 1 student), "
-            f"got {tuple(edge_index.shape)}"
-        )
-    if edge_index.is_floating_point() or edge_index.dtype == torch.bool:
-        raise GraphensError(f"edge_index must be an integer tensor, got dtype {edge_index.dtype}")
-    edge_index = edge_index.long()
-    if edge_index.numel() and (int(edge_index.min()) < 0 or int(edge_index.max()) >= num_nodes):
-        raise GraphensError(
-            f"edge_index holds node ids in [{int(edge_index.min())}, {int(edge_index.max())}] "
-            f"but there are {num_nodes} nodes; ids must lie in [0, {num_nodes - 1}]"
-        )
-    return edge_index
 
 
 def _batches(m: int, batch_size: int) -> list[slice]:
@@ -141,8 +114,8 @@ def knn_accuracy(
     labels share the top count, the one carried by the nearest of those neighbours wins.
     Test points are processed in chunks so that at most ~16 M similarities exist at once.
     """
-    _check_embeddings("train", train, "group")
-    _check_embeddings("test", test, "group")
+    check_embeddings(train, name="train", axis="group", min_samples=1)
+    check_embeddings(test, name="test", axis="group", min_samples=1)
     _check_pair(train, test, "group")
     g, n, _ = train.shape
     m = test.shape[1]
@@ -211,9 +184,9 @@ def agreement_scores(z: Tensor, edge_index: Tensor, *, batch_size: int = 128) ->
     are computed in float64 as ``‖z_i(b)‖² − 2⟨z_i(b), z_j(c)⟩`` (``‖z_j(c)‖²`` is common to
     all candidates); memory is ``O(E_chunk · B²)``.
     """
-    _check_embeddings("z", z)
+    check_embeddings(z, min_samples=1)
     n_nodes, m, _ = z.shape
-    edge_index = _check_edges(edge_index, n_nodes)
+    edge_index = check_edge_index(edge_index, n_nodes)
     batches = _batches(m, batch_size)
     num_edges = edge_index.shape[1]
     correct = torch.zeros(num_edges, dtype=torch.float64)
@@ -261,9 +234,9 @@ def alignment_scores(z: Tensor, edge_index: Tensor, *, batch_size: int = 128) ->
     so it is invariant to scaling and shifting either node's embedding. A node whose distances
     are all equal within a batch has no defined correlation; it counts as 0 for that batch.
     """
-    _check_embeddings("z", z)
+    check_embeddings(z, min_samples=1)
     n_nodes, m, dim = z.shape
-    edge_index = _check_edges(edge_index, n_nodes)
+    edge_index = check_edge_index(edge_index, n_nodes)
     batches = _batches(m, batch_size)
     total = torch.zeros(edge_index.shape[1], dtype=torch.float64)
     for sl in batches:
@@ -285,6 +258,77 @@ def alignment_scores(z: Tensor, edge_index: Tensor, *, batch_size: int = 128) ->
 # --------------------------------------------------------------------------------------------
 
 
+class _Progress:
+    """One tqdm bar (stderr, ``leave=False``) over the work of :func:`decode`.
+
+    Units are steps: one L-BFGS iteration of the per-node probes (all nodes and Cs move
+    together), one of the ensemble probe, then one per kNN pass and per edge measure. The total
+    starts with ``max_iter`` steps per probe and shrinks to the iterations a probe actually ran
+    when it stops: the count only moves forward, and the percentage shown while a probe runs
+    is a lower bound (the bar jumps ahead when the probe converges early, as it usually does).
+    An iteration takes ~0.05-0.5 s on 2 CPU cores for typical ensembles, so the bar moves
+    several times a second.
+    """
+
+    def __init__(self, enabled: bool, max_iter: int, measures: int) -> None:
+        self.max_iter = max_iter
+        self.bar = tqdm(total=2 * max_iter + measures, desc="decode", unit="step",
+                        leave=False, file=sys.stderr, disable=not enabled)
+
+    def stage(self, name: str) -> None:
+        self.bar.set_description_str(f"decode: {name}")
+
+    def step(self, _iteration: int | None = None) -> None:
+        self.bar.update(1)
+
+    def probe_done(self, result: ProbeResult) -> None:
+        self.bar.total -= self.max_iter - result.iterations
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _probe_warnings(result: ProbeResult, Cs: Sequence[float | None], max_iter: int,
+                    ensemble: bool) -> list[str]:
+    """One line per (C, way of stopping) of the problems of ``result`` that did not converge."""
+    lines = []
+    for c_index, c in enumerate(Cs):
+        converged = result.problem_converged[:, c_index]
+        stalled = result.problem_stalled[:, c_index]
+        steps = result.problem_iterations[:, c_index]
+        for stall, mask in ((False, ~converged & ~stalled), (True, stalled)):
+            groups = mask.nonzero().flatten().tolist()
+            if not groups:
+                continue
+            who = "the ensemble probe" if ensemble else f"the probe of {_nodes(groups)}"
+            if not stall:
+                fix = ("drop None from Cs (without a penalty, separable embeddings have no "
+                       "optimum) or raise max_iter" if c is None else "raise max_iter")
+                lines.append(
+                    f"{who} with C={c!r} did not converge: it stopped at max_iter={max_iter} "
+                    f"L-BFGS iterations with its gradient above tol; {fix} (decode(..., "
+                    f"max_iter={4 * max_iter})). Its accuracy uses the weights as they stand.")
+                continue
+            counts = sorted({int(steps[g]) for g in groups})
+            after = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+            lines.append(
+                f"{who} with C={c!r} stalled after {after} L-BFGS iterations without "
+                "converging (its line search found no decrease while the gradient was above "
+                "tol); rescale embeddings with very large values, or fit in float64 with "
+                "graphens.probe.probe_accuracy(..., dtype=torch.float64). Its accuracy uses the "
+                "weights as they stand.")
+    return lines
+
+
+def _nodes(groups: list[int], shown: int = 8) -> str:
+    if len(groups) == 1:
+        return f"node {groups[0]}"
+    listed = ", ".join(map(str, groups[:shown]))
+    more = f" and {len(groups) - shown} more" if len(groups) > shown else ""
+    return f"nodes {listed}{more}"
+
+
 def _concat_nodes(z: Tensor) -> Tensor:
     """``[N, n, D]`` → ``[1, n, N·D]``: each stimulus's embeddings of all nodes, node-major."""
     n_nodes, n, dim = z.shape
@@ -302,6 +346,8 @@ def decode(
     Cs: Sequence[float | None] = DEFAULT_CS,
     knn_k: int = 10,
     batch_size: int = 128,
+    max_iter: int = 1000,
+    progress: bool = False,
 ) -> dict:
     """Evaluate an ensemble's embeddings with the protocol of method.md §6.
 
@@ -318,13 +364,18 @@ def decode(
     edge_index : Tensor, optional
         ``[2, E]`` edges j → i; when given, agreement and alignment are measured on them.
     seed : int
-        Seed of the probe's train/validation split.
+        Seed of the probe's train/validation split, in ``[0, 2**63 - 1]``.
     Cs : sequence of float or None
         The probe's C grid (``None`` = no penalty).
     knn_k : int
         k of the kNN accuracy (cosine similarity).
     batch_size : int
         Test batch size B of the edge measures.
+    max_iter : int
+        L-BFGS iteration cap of every probe fit.
+    progress : bool
+        Show a progress bar on stderr (``leave=False``): L-BFGS iterations of the per-node and
+        ensemble probes, then kNN and the edge measures, the current one in its description.
 
     Returns
     -------
@@ -339,24 +390,54 @@ def decode(
         * ``knn_accuracy`` — ``{"k", "per_node": [N], "single": mean, "ensemble"}``;
         * with ``edge_index``: ``edges`` (``[[j, i], ...]``), ``agreement`` and ``alignment``
           (each ``{"mean", "per_edge": [E]}``, in edge order; the mean is None when E = 0) and
-          ``agreement_chance`` = 1/B.
+          ``agreement_chance`` = 1/B;
+        * ``warnings`` — one line per probe fit that stopped without converging (which probe:
+          node(s) or ensemble, its C, its iterations, and what to do); each is also emitted
+          with ``warnings.warn(line, GraphensWarning)``.
+
+    Notes
+    -----
+    A fit stops unconverged when it reaches ``max_iter`` (typically C = None on separable
+    embeddings) or when its line search stalls; its weights are used as they stand, so the
+    accuracies are still reported.
     """
-    _check_embeddings("train_z", train_z)
-    _check_embeddings("test_z", test_z)
+    check_embeddings(train_z, name="train_z", min_samples=1)
+    check_embeddings(test_z, name="test_z", min_samples=1)
     _check_pair(train_z, test_z, "node")
     n_nodes = train_z.shape[0]
     if edge_index is not None:
-        edge_index = _check_edges(edge_index, n_nodes)
+        edge_index = check_edge_index(edge_index, n_nodes)
     y_train = _check_labels("y_train", y_train, train_z.shape[1])
     y_test = _check_labels("y_test", y_test, test_z.shape[1])
+    check_value("seed", seed, [SEED_RANGE], "the seed of the probe's train/validation split")
+    check_value("max_iter", max_iter, [Interval("int", 1, None)], "the probe's iteration cap")
     num_classes = int(max(int(y_train.max()), int(y_test.max()))) + 1
 
-    probe_kw = {"Cs": Cs, "seed": seed, "num_classes": max(num_classes, 2)}
-    nodes = probe_accuracy(train_z, y_train, test_z, y_test, **probe_kw)
-    ens_train, ens_test = _concat_nodes(train_z), _concat_nodes(test_z)
-    ensemble = probe_accuracy(ens_train, y_train, ens_test, y_test, **probe_kw)
-    knn_nodes = knn_accuracy(train_z, y_train, test_z, y_test, k=knn_k)
-    knn_ens = knn_accuracy(ens_train, y_train, ens_test, y_test, k=knn_k)
+    bar = _Progress(progress, max_iter, measures=2 if edge_index is None else 4)
+    try:
+        probe_kw = {"Cs": Cs, "seed": seed, "num_classes": max(num_classes, 2),
+                    "max_iter": max_iter, "on_iteration": bar.step}
+        bar.stage("per-node probes")
+        nodes = probe_accuracy(train_z, y_train, test_z, y_test, **probe_kw)
+        bar.probe_done(nodes)
+        bar.stage("ensemble probe")
+        ens_train, ens_test = _concat_nodes(train_z), _concat_nodes(test_z)
+        ensemble = probe_accuracy(ens_train, y_train, ens_test, y_test, **probe_kw)
+        bar.probe_done(ensemble)
+        bar.stage("kNN")
+        knn_nodes = knn_accuracy(train_z, y_train, test_z, y_test, k=knn_k)
+        bar.step()
+        knn_ens = knn_accuracy(ens_train, y_train, ens_test, y_test, k=knn_k)
+        bar.step()
+        if edge_index is not None:
+            bar.stage("agreement")
+            agree = agreement_scores(test_z, edge_index, batch_size=batch_size)
+            bar.step()
+            bar.stage("alignment")
+            align = alignment_scores(test_z, edge_index, batch_size=batch_size)
+            bar.step()
+    finally:
+        bar.close()
 
     per_node = nodes.test_accuracy.tolist()
     result: dict = {
@@ -376,8 +457,6 @@ def decode(
         },
     }
     if edge_index is not None:
-        agree = agreement_scores(test_z, edge_index, batch_size=batch_size)
-        align = alignment_scores(test_z, edge_index, batch_size=batch_size)
         m = test_z.shape[1]
         result["edges"] = edge_index.t().tolist()
         result["agreement"] = {
@@ -389,4 +468,9 @@ def decode(
             "per_edge": align.tolist(),
         }
         result["agreement_chance"] = 1.0 / (batch_size if m >= batch_size else m)
+    found = (_probe_warnings(nodes, Cs, max_iter, ensemble=False)
+             + _probe_warnings(ensemble, Cs, max_iter, ensemble=True))
+    for message in found:
+        warnings.warn(message, GraphensWarning, stacklevel=2)
+    result["warnings"] = found
     return result

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import pytest
 import torch
 
 import graphens.evaluate as ev
-from graphens.errors import GraphensError
+import graphens.probe as probe_module
+from graphens.errors import GraphensError, GraphensWarning
 from graphens.evaluate import agreement_scores, alignment_scores, decode, knn_accuracy
 
 
@@ -166,3 +168,94 @@ def test_decode_returns_every_measure():
     assert "agreement" not in plain and "agreement_chance" not in plain
     with pytest.raises(GraphensError, match="3 nodes but test has 2"):
         decode(z[:, :n], y[:n], z[:2, n:], y[n:])
+
+
+def blobs(seed: int = 9, n: int = 240, m: int = 160, n_nodes: int = 3, dim: int = 6):
+    """Overlapping classes seen by ``n_nodes`` nodes: ``(train_z, y_train, test_z, y_test)``."""
+    gen = torch.Generator().manual_seed(seed)
+    y = torch.arange(n + m) % 4
+    means = torch.randn(n_nodes, 4, dim, generator=gen)
+    z = means[:, y] + 0.8 * torch.randn(n_nodes, n + m, dim, generator=gen)
+    return z[:, :n], y[:n], z[:, n:], y[n:]
+
+
+def test_decode_warns_about_no_probe_when_all_converge():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GraphensWarning)
+        out = decode(*blobs())
+    assert out["warnings"] == []
+    assert out["probe"]["per_node"]["converged"] and out["probe"]["ensemble"]["converged"]
+
+
+def test_decode_names_every_probe_that_hit_max_iter():
+    with pytest.warns(GraphensWarning) as caught:
+        out = decode(*blobs(), Cs=(None, 0.1), max_iter=2)
+    lines = out["warnings"]
+    assert [str(w.message) for w in caught] == lines
+    # Per C: the per-node probe (all three nodes), then the ensemble probe.
+    assert len(lines) == 4 and all("\n" not in line for line in lines)
+    assert lines[0].startswith("the probe of nodes 0, 1, 2 with C=None did not converge")
+    assert "max_iter=2 L-BFGS iterations" in lines[0] and "drop None from Cs" in lines[0]
+    assert lines[1].startswith("the probe of nodes 0, 1, 2 with C=0.1 did not converge")
+    assert "drop None" not in lines[1] and "max_iter=8" in lines[1]
+    assert lines[2].startswith("the ensemble probe with C=None did not converge")
+    assert lines[3].startswith("the ensemble probe with C=0.1 did not converge")
+    assert not out["probe"]["per_node"]["converged"]
+
+
+def test_decode_warns_about_a_stalled_probe(monkeypatch):
+    monkeypatch.setattr(probe_module, "_MAX_LINE_SEARCH", 0)  # every line search fails
+    with pytest.warns(GraphensWarning, match="stalled after 1 L-BFGS iterations"):
+        out = decode(*blobs(n_nodes=1), Cs=(1.0,))
+    assert out["warnings"] == [
+        "the probe of node 0 with C=1.0 stalled after 1 L-BFGS iterations without converging "
+        "(its line search found no decrease while the gradient was above tol); rescale "
+        "embeddings with very large values, or fit in float64 with "
+        "graphens.probe.probe_accuracy(..., dtype=torch.float64). Its accuracy uses the "
+        "weights as they stand.",
+        "the ensemble probe with C=1.0 stalled after 1 L-BFGS iterations without converging "
+        "(its line search found no decrease while the gradient was above tol); rescale "
+        "embeddings with very large values, or fit in float64 with "
+        "graphens.probe.probe_accuracy(..., dtype=torch.float64). Its accuracy uses the "
+        "weights as they stand.",
+    ]
+
+
+def test_decode_progress_bar_counts_the_work_and_changes_nothing(monkeypatch, capsys):
+    bars = []
+
+    class Recorded(ev.tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            bars.append(self)
+
+    monkeypatch.setattr(ev, "tqdm", Recorded)
+    data = blobs()
+    edges = all_pairs(3)
+    quiet = decode(*data, edge_index=edges)
+    assert capsys.readouterr().err == ""
+    shown = decode(*data, edge_index=edges, progress=True)
+    assert shown == quiet
+    out, err = capsys.readouterr()
+    assert out == ""
+    for stage in ("per-node probes", "ensemble probe", "kNN", "agreement", "alignment"):
+        assert f"decode: {stage}" in err
+    bar = bars[-1]
+    iterations = shown["probe"]["per_node"]["iterations"] + shown["probe"]["ensemble"][
+        "iterations"]
+    # One step per L-BFGS iteration of each probe, two kNN passes, two edge measures; the
+    # total shrank from 2 * max_iter to what the probes ran.
+    assert bar.n == bar.total == iterations + 4
+    assert not bar.leave
+
+
+def test_decode_accepts_every_63_bit_seed():
+    data = blobs()
+    top = decode(*data, seed=2**63 - 1)
+    assert top == decode(*data, seed=2**63 - 1)
+    assert 0.5 < top["ensemble_accuracy"] <= 1.0
+    for seed in (2**63, 2**70, -1):
+        with pytest.raises(GraphensError, match=rf"seed={seed} is not valid: .*2\*\*63 - 1"):
+            decode(*data, seed=seed)
+    with pytest.raises(GraphensError, match="max_iter=0 is not valid"):
+        decode(*data, max_iter=0)
