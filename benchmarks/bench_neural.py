@@ -20,8 +20,10 @@ from typing import Any
 
 import torch
 
+from graphens.config import RunConfig
+from graphens.experiment import run
 from graphens.io import atomic_write_json
-from graphens.neural import NeuralRunConfig, run_neural, synthetic_population
+from graphens.neural import synthetic_population
 
 OUT = Path(__file__).resolve().parent / "out" / "neural"
 #: The synthetic population of the benchmark (the remaining parameters at their defaults:
@@ -57,10 +59,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for seed in args.seeds:
         recording = synthetic_population(seed=seed, **POPULATION)
         for label, baseline, objective, topology, params in CONDITIONS:
-            config = NeuralRunConfig(baseline=baseline, objective=objective, topology=topology,
+            config = RunConfig(modality="neural", baseline=baseline, objective=objective,
+                               topology=topology,
                                      topology_params=params, epochs=args.epochs, seed=seed,
                                      device="cpu")
-            result = run_neural(config, progress=False, recording=recording)
+            result = run(config, progress=False, dataset=recording)
             for metric in METRICS:
                 rows[label][metric].append(result[metric])
             frames[label].append(result["frame_decoding"]["ensemble_accuracy"])

@@ -9,34 +9,21 @@ import argparse
 import ast
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from graphens.errors import GraphensError
+from graphens.errors import GraphensError, GraphensWarning
 from graphens.sweep.cli import add_parsers as add_sweep_parsers
 from graphens.topology import graph_decides_nodes
 from graphens.topology.weights import NORMALIZATIONS
 
-# Defaults of the offline demo (`graphens train` with no arguments): digits, the paper's
-# ensemble, few enough epochs to finish in about a minute on 2 cores.
-DEMO_EPOCHS = 10
-DEFAULT_TOPOLOGY = "all-to-all"
-DEFAULT_NODES = 10
-# `graphens topology show` draws the node positions of the families wired on receptive-field
-# centres (distance, knn) from Gaussian fields on an image of this size, as training would.
+#: ``graphens topology show`` draws the node positions of the families wired on receptive-field
+#: centres (distance, knn) from Gaussian fields on an image of this size, as training would.
 DEFAULT_IMAGE = "28x28"
-
-# Flags left unset take the paper's value, except where a dataset needs its own (see
-# ``DATASET_DEFAULTS``). Digits are 8x8: d = 0.1 leaves 6 pixels per node, and the paper's
-# tau = 10 puts the tiny initial embeddings (std ~0.01) in the flat part of the softmax,
-# where gradients (~1e-9) sit below NAdam's eps and training only takes off after ~10 epochs.
-PAPER_DEFAULTS = {"rf_fraction": 0.1, "tau": 10.0}
-DATASET_DEFAULTS = {"digits": {"rf_fraction": 0.25, "tau": 0.05}}
-# Defaults of the flags whose paper value depends on the modality (method.md §4, §7).
-MODALITY_DEFAULTS = {
-    "vision": {"dataset": "digits", "hidden": "1024,512,256", "dim": 256, "dropout": 0.1},
-    "neural": {"dataset": "synthetic", "hidden": "32,32", "dim": 32, "dropout": 0.0},
-}
+SHOW_NODES = 10
+#: Said in --help for flags whose default comes from the dataset or the modality.
+RECOMMENDED = "default: the dataset's recommended value"
 
 
 def parse_value(text: str) -> Any:
@@ -72,137 +59,157 @@ def parse_hidden(text: str) -> tuple[int, ...]:
     return widths
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows defaults, except ``None`` ones (their help says what happens)."""
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows every default: the value, or for ``None`` what the help says it means."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None:
+        if action.default is None or action.default is argparse.SUPPRESS or (
+                isinstance(action.default, bool) or action.default == []):
             return action.help
         return super()._get_help_string(action)
 
 
+def subparser(commands: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+    """A sub-command parser with graphens' habits: every default shown, no abbreviations."""
+    return commands.add_parser(name, formatter_class=HelpFormatter, allow_abbrev=False,
+                               **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="graphens",
+        prog="graphens", allow_abbrev=False,
         description="Ensembles of cross-supervising neural networks laid out as a graph.")
     commands = parser.add_subparsers(dest="command", required=True)
     add_train_parser(commands)
     add_topology_parser(commands)
-    add_sweep_parsers(commands)
+    add_sweep_parsers(commands, subparser)
     return parser
 
 
 def add_train_parser(commands: Any) -> None:
-    train = commands.add_parser(
-        "train", help="train and decode one ensemble",
+    from graphens.config import BASELINES, MODALITY_DEFAULTS, NEURAL_OBJECTIVES
+    from graphens.datasets import DATASETS
+
+    vision, neural = MODALITY_DEFAULTS["vision"], MODALITY_DEFAULTS["neural"]
+    recommended = "; ".join(
+        f"{name}: " + ", ".join(f"{key}={value}" for key, value in entry.defaults.items())
+        for name, entry in DATASETS.items() if entry.defaults)
+    train = subparser(
+        commands, "train", help="train and decode one ensemble",
         description="Train a CLoSeR ensemble (or a baseline) and decode its embeddings. With no "
-                    "arguments: the offline demo on sklearn's digits.",
-        formatter_class=_HelpFormatter)
-    train.add_argument("--modality", choices=sorted(MODALITY_DEFAULTS), default="vision",
-                       help="vision: images; neural: population recordings, one node per "
-                            "brain area, temporal objectives (see docs/neural.md)")
+                    "arguments: the offline demo on sklearn's digits. Flags left unset take the "
+                    "dataset's recommended value, else the modality's (the paper's). "
+                    f"Recommended per dataset: {recommended}.")
+    train.add_argument("--modality", choices=sorted(MODALITY_DEFAULTS), default=None,
+                       help="vision: images; neural: population recordings, one node per brain "
+                            "area (see docs/neural.md) (default: the dataset's)")
     train.add_argument("--dataset", default=None,
-                       help="vision: digits (default), fashion-mnist; neural: synthetic "
-                            "(default), nwb:PATH, allen:SESSION")
+                       help="one of " + ", ".join(e.usage for e in DATASETS.values())
+                            + f" (default: {vision['dataset']}; neural: {neural['dataset']})")
     train.add_argument("--dataset-param", action="append", default=[], metavar="K=V",
-                       help="neural: recording parameter, repeatable (e.g. areas=8, noise=0.5, "
-                            "bin_size=0.033)")
-    train.add_argument("--objective", default="temporal-closer",
-                       choices=["temporal-closer", "lpl", "temporal-contrastive"],
-                       help="neural: the training objective")
-    train.add_argument("--bins", type=int, default=2,
-                       help="neural: time bins per window T (paper 2)")
+                       help="loader parameter, repeatable (e.g. areas=8, noise=0.5, "
+                            "bin_size=0.033) (default: the dataset's recommended)")
+    train.add_argument("--objective", default=None,
+                       choices=["closer", *NEURAL_OBJECTIVES],
+                       help="what is minimised (default: closer; neural: temporal-closer)")
+    train.add_argument("--bins", type=int, default=None,
+                       help=f"neural: time bins per window T (default {neural['bins']})")
     train.add_argument("--topology", default=None,
-                       help=f"a family (see `graphens topology list`) or connectome:NAME "
-                            f"(default {DEFAULT_TOPOLOGY})")
+                       help="a family (see `graphens topology list`) or connectome:NAME "
+                            "(default: all-to-all)")
     train.add_argument("--topology-param", action="append", default=[], metavar="K=V",
                        help="topology parameter, repeatable (e.g. k=20, laterals=2)")
     train.add_argument("--topology-file", default=None, metavar="PATH",
                        help="read the topology from a file: edge-list CSV, GraphML/GEXF, "
-                            ".npy/.csv adjacency (topology 'file' with path=PATH)")
+                            ".npy/.csv adjacency (topology 'file' with path=PATH) (default: none)")
     train.add_argument("--map", default=None, metavar="SPEC",
                        help="how a connectome or file graph maps onto the ensemble's nodes, "
-                            "e.g. all, degree:20, random:20, names:AVAL,AVAR")
+                            "e.g. all, degree:20, random:20, names:AVAL,AVAR (default: all)")
     train.add_argument("--normalize", choices=NORMALIZATIONS, default=None,
                        help="weight normalisation (default: the paper's weights for its "
                             "families, sum for the others)")
     train.add_argument("--nodes", type=int, default=None,
-                       help=f"number of nodes N (default {DEFAULT_NODES}; connectome:NAME and "
-                            "--topology-file: the graph's own)")
-    train.add_argument("--rf", default="gaussian",
-                       help="receptive fields: random, gaussian, contiguous, patches")
+                       help=f"number of nodes N (default {vision['nodes']}; connectome:NAME and "
+                            "--topology-file: the graph's own; neural: every recorded area)")
+    train.add_argument("--rf", default=None,
+                       help="receptive fields: random, gaussian, contiguous, patches, groups "
+                            f"(default {vision['rf']})")
     train.add_argument("--rf-fraction", type=float, default=None,
-                       help="receptive-field fraction d in (0, 1] (paper 0.1; digits 0.25)")
+                       help=f"receptive-field fraction d in (0, 1] ({RECOMMENDED}, digits 0.25; "
+                            f"else {vision['rf_fraction']})")
     train.add_argument("--rf-param", action="append", default=[], metavar="K=V",
                        help="receptive-field parameter, repeatable (e.g. sigma=2, patch=4)")
-    train.add_argument("--encoder", default="mlp", help="encoder family")
+    train.add_argument("--encoder", default=None,
+                       help="encoder family (default: mlp; neural: time-distributed-mlp)")
     train.add_argument("--hidden", default=None,
-                       help="hidden widths of the MLP (vision 1024,512,256; neural, per bin, "
-                            "32,32)")
+                       help="hidden widths of the MLP (default "
+                            f"{','.join(map(str, vision['hidden']))}; neural, per bin, "
+                            f"{','.join(map(str, neural['hidden']))})")
     train.add_argument("--dim", type=int, default=None,
-                       help="embedding size D (vision 256; neural 32)")
-    train.add_argument("--dropout", type=float, default=None, help="(vision 0.1; neural 0)")
+                       help=f"embedding size D (default {vision['dim']}; neural {neural['dim']})")
+    train.add_argument("--dropout", type=float, default=None,
+                       help=f"dropout after each hidden layer (default {vision['dropout']}; "
+                            f"neural {neural['dropout']})")
     train.add_argument("--tau", type=float, default=None,
-                       help="softmax temperature (paper 10; digits 0.05)")
-    train.add_argument("--distance", choices=["mean", "sum"], default="mean")
+                       help=f"softmax temperature ({RECOMMENDED}, digits 0.05; else "
+                            f"{vision['tau']})")
+    train.add_argument("--distance", choices=["mean", "sum"], default="mean",
+                       help="mean or summed squared distance")
     train.add_argument("--stop-gradient", choices=["none", "teacher", "student"],
-                       default="none")
-    train.add_argument("--baseline", choices=["closer", "untrained", "supervised", "raw-input"],
-                       default="closer")
-    train.add_argument("--epochs", type=int, default=DEMO_EPOCHS)
-    train.add_argument("--batch-size", type=int, default=128)
-    train.add_argument("--lr", type=float, default=1e-3)
-    train.add_argument("--no-augment", action="store_true", help="disable augmentation")
-    train.add_argument("--seed", type=int, default=0)
+                       default="none", help="which side of each edge gets no gradient")
+    train.add_argument("--baseline", choices=BASELINES, default="closer",
+                       help="closer trains; the others keep the same masks and initialisation")
+    train.add_argument("--epochs", type=int, default=None,
+                       help=f"training epochs ({RECOMMENDED}: digits 10, synthetic 150; else "
+                            f"{vision['epochs']})")
+    train.add_argument("--batch-size", type=int, default=128, help="batch size B")
+    train.add_argument("--lr", type=float, default=1e-3, help="NAdam learning rate")
+    train.add_argument("--no-augment", action="store_true",
+                       help="vision: no flip/rotation/zoom (default: augment)")
+    train.add_argument("--seed", type=int, default=0, help="seed of everything random")
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     train.add_argument("--out", default="runs/demo", help="output directory")
     train.add_argument("--resume", action="store_true",
-                       help="continue an interrupted run in --out")
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
+                       help="continue the run in --out from its checkpoint (--epochs may grow)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace the run files in --out even if they hold another run")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def add_topology_parser(commands: Any) -> None:
-    topology = commands.add_parser(
-        "topology", help="list topologies, or build one and print its metrics",
+    topology = subparser(
+        commands, "topology", help="list topologies, or build one and print its metrics",
         description="Inspect the topologies an ensemble can be wired with.")
     actions = topology.add_subparsers(dest="action", required=True)
-    actions.add_parser(
-        "list", help="every family with its parameters, and the connectomes",
+    subparser(
+        actions, "list", help="every family with its parameters, and the connectomes",
         description="Every topology family with its parameters and defaults, and the "
                     "connectomes available.")
-    show = actions.add_parser(
-        "show", help="build a topology and print its graph metrics",
+    show = subparser(
+        actions, "show", help="build a topology and print its graph metrics",
         description="Build a topology as `graphens train` would and print its graph metrics "
-                    "(see graphens.topology.metrics), optionally drawing it.",
-        formatter_class=_HelpFormatter)
+                    "(see graphens.topology.metrics), optionally drawing it.")
     show.add_argument("family", help="a family (see `graphens topology list`), "
                                      "connectome:NAME, or file (with path=PATH)")
     show.add_argument("params", nargs="*", metavar="K=V",
                       help="topology parameters (e.g. k=20 laterals=2 normalize=sum map=all)")
     show.add_argument("--nodes", type=int, default=None,
-                      help=f"number of nodes N (default {DEFAULT_NODES}; connectome:NAME and "
+                      help=f"number of nodes N (default {SHOW_NODES}; connectome:NAME and "
                            "file: the graph's own)")
-    show.add_argument("--seed", type=int, default=0)
+    show.add_argument("--seed", type=int, default=0, help="seed of random families")
     show.add_argument("--image", default=DEFAULT_IMAGE, metavar="HxW",
                       help="image on which families wired on receptive-field centres (e.g. "
                            "distance, knn) get their node positions (Gaussian fields' centres)")
     show.add_argument("--plot", default=None, metavar="FILE.png",
-                      help="draw the graph and its adjacency matrix into this PNG")
+                      help="draw the graph and its adjacency matrix into this PNG (default: "
+                           "no drawing)")
     show.add_argument("--json", action="store_true",
                       help="print the metrics as JSON (only JSON on stdout)")
 
 
-def dataset_default(args: argparse.Namespace, name: str) -> Any:
-    """The flag's value if given, else the dataset's default, else the paper's."""
-    value = getattr(args, name)
-    if value is not None:
-        return value
-    return DATASET_DEFAULTS.get(args.dataset, {}).get(name, PAPER_DEFAULTS[name])
-
-
-def train_topology(args: argparse.Namespace) -> tuple[str, dict[str, Any], int | None]:
-    """The topology name, its parameters and N from the train flags."""
-    topology = args.topology or DEFAULT_TOPOLOGY
+def train_topology(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """The topology name and its parameters from the train flags."""
+    topology = args.topology or "all-to-all"
     params = parse_params(args.topology_param, "--topology-param")
     if args.topology_file is not None:
         if args.topology not in (None, "file"):
@@ -223,90 +230,42 @@ def train_topology(args: argparse.Namespace) -> tuple[str, dict[str, Any], int |
         params["map"] = args.map
     if args.normalize is not None:
         params["normalize"] = args.normalize
-    nodes = args.nodes
-    if nodes is None and not graph_decides_nodes(topology):
-        nodes = DEFAULT_NODES
-    return topology, params, nodes
+    return topology, params
 
 
-def modality_defaults(args: argparse.Namespace) -> None:
-    """Fill the flags left unset with the modality's defaults (``MODALITY_DEFAULTS``)."""
-    for name, value in MODALITY_DEFAULTS[args.modality].items():
-        if getattr(args, name) is None:
-            setattr(args, name, value)
+def train_config(args: argparse.Namespace) -> Any:
+    """The :class:`~graphens.config.RunConfig` of ``graphens train``: the CLI only parses;
+    every default and check is the config's."""
+    from graphens.config import RunConfig
+
+    topology, topology_params = train_topology(args)
+    objective = args.objective
+    if objective == "closer" and args.modality == "neural":
+        raise GraphensError("--objective closer is the vision objective; neural runs take "
+                            "temporal-closer, lpl or temporal-contrastive.")
+    return RunConfig(
+        modality=args.modality, dataset=args.dataset,
+        dataset_params=parse_params(args.dataset_param, "--dataset-param"),
+        topology=topology, topology_params=topology_params, nodes=args.nodes,
+        rf=args.rf, rf_fraction=args.rf_fraction,
+        rf_params=parse_params(args.rf_param, "--rf-param"), encoder=args.encoder,
+        hidden=parse_hidden(args.hidden) if args.hidden is not None else None, dim=args.dim,
+        dropout=args.dropout, objective=objective, tau=args.tau, distance=args.distance,
+        stop_gradient=args.stop_gradient, baseline=args.baseline, bins=args.bins,
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        augment=False if args.no_augment else None, seed=args.seed, device=args.device)
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from graphens.experiment import RunConfig, run
+    from graphens.experiment import format_summary, run
 
-    modality_defaults(args)
-    if args.modality == "neural":
-        return run_neural_train(args)
-    if args.dataset_param:
-        raise GraphensError(
-            f"--dataset-param {args.dataset_param[0]!r} is for --modality neural; vision "
-            "datasets take no parameters.")
-    topology, topology_params, nodes = train_topology(args)
-    config = RunConfig(
-        dataset=args.dataset, topology=topology, topology_params=topology_params,
-        nodes=nodes, rf=args.rf, rf_fraction=dataset_default(args, "rf_fraction"),
-        rf_params=parse_params(args.rf_param, "--rf-param"), encoder=args.encoder,
-        hidden=parse_hidden(args.hidden), dim=args.dim, dropout=args.dropout,
-        tau=dataset_default(args, "tau"),
-        distance=args.distance, stop_gradient=args.stop_gradient, baseline=args.baseline,
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        augment=not args.no_augment, seed=args.seed, device=args.device)
-    results = run(config, args.out, resume=args.resume, progress=not args.quiet)
+    config = train_config(args)
+    if config.modality != "vision" and args.no_augment:
+        raise GraphensError("--no-augment applies to vision runs; neural runs never augment.")
+    results = run(config, args.out, resume=args.resume, overwrite=args.overwrite,
+                  progress=not args.quiet)
     print(format_summary(results, args.out))
     return 0
-
-
-def run_neural_train(args: argparse.Namespace) -> int:
-    """``graphens train --modality neural``: one node per brain area, temporal objective."""
-    from graphens.neural.experiment import NeuralRunConfig, format_neural_summary, run_neural
-
-    topology = args.topology or DEFAULT_TOPOLOGY
-    params = parse_params(args.topology_param, "--topology-param")
-    if args.topology_file is not None or args.map is not None:
-        raise GraphensError(
-            "--topology-file and --map map a graph of its own nodes; with --modality neural "
-            "the nodes are the recorded areas: choose a family (--topology NAME).")
-    if args.normalize is not None:
-        params["normalize"] = args.normalize
-    config = NeuralRunConfig(
-        dataset=args.dataset, dataset_params=parse_params(args.dataset_param, "--dataset-param"),
-        nodes=args.nodes, bins=args.bins, topology=topology, topology_params=params,
-        objective=args.objective, baseline=args.baseline, hidden=parse_hidden(args.hidden),
-        dim=args.dim, dropout=args.dropout, tau=args.tau if args.tau is not None else 10.0,
-        distance=args.distance, stop_gradient=args.stop_gradient, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device)
-    results = run_neural(config, args.out, resume=args.resume, progress=not args.quiet)
-    print(format_neural_summary(results, args.out))
-    return 0
-
-
-def format_summary(results: dict[str, Any], out: str) -> str:
-    """The short table printed after a run."""
-    config = results["config"]
-    knn = results.get("knn_accuracy", {})
-    rows = [
-        ("dataset", config["dataset"]),
-        ("topology", f"{config['topology']} ({results['num_nodes']} nodes, "
-                     f"{results['num_edges']} edges)"),
-        ("objective", config["baseline"]),
-        ("epochs", results["epochs_run"]),
-        ("single-node accuracy", f"{results['single_accuracy']:.4f}"),
-        ("ensemble accuracy", f"{results['ensemble_accuracy']:.4f}"),
-        ("kNN single / ensemble", f"{knn.get('single', float('nan')):.4f} / "
-                                  f"{knn.get('ensemble', float('nan')):.4f}"),
-        ("agreement (chance)", f"{results['agreement']['mean']:.3f} "
-                               f"({results.get('agreement_chance', float('nan')):.3f})"),
-        ("train time", f"{results['train_seconds']:.1f} s "
-                       f"({results['samples_per_second']:.0f} samples/s)"),
-        ("results", f"{out}/results.json"),
-    ]
-    width = max(len(key) for key, _ in rows)
-    return "\n".join(f"{key:<{width}}  {value}" for key, value in rows)
 
 
 def run_topology_list(args: argparse.Namespace) -> int:
@@ -370,8 +329,11 @@ def _connectome_lines() -> list[str]:
 
 
 def run_topology_show(args: argparse.Namespace) -> int:
+    from graphens.io import check_writable_file
     from graphens.topology.metrics import metrics
 
+    if args.plot is not None:
+        check_writable_file(args.plot, "--plot")
     graph = build_shown_topology(args)
     result = metrics(graph, seed=args.seed)
     if args.plot is not None:
@@ -396,7 +358,7 @@ def build_shown_topology(args: argparse.Namespace) -> Any:
     params = parse_params(args.params, "topology show")
     nodes = args.nodes
     if nodes is None and not graph_decides_nodes(args.family):
-        nodes = DEFAULT_NODES
+        nodes = SHOW_NODES
     if not graph_decides_nodes(args.family) and uses_positions(args.family):
         pos = receptive_field_centres(nodes, args.image, args.seed)
         graph = make_topology(args.family, nodes, seed=args.seed, pos=pos, **params)
@@ -436,9 +398,24 @@ def _format_value(value: Any) -> str:
     return str(value)
 
 
+def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: Any = None, line: str | None = None) -> None:
+    """Print graphens' warnings as one line, ``graphens: warning: ...``; others as Python does."""
+    if issubclass(category, GraphensWarning):
+        text = " ".join(str(message).split())
+        print(f"graphens: warning: {text}", file=file or sys.stderr)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
+_python_showwarning = warnings.showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    warnings.showwarning = show_warning
+    warnings.simplefilter("always", GraphensWarning)
     try:
         if getattr(args, "handler", None) is not None:  # sweep, report
             return args.handler(args)

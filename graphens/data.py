@@ -14,7 +14,6 @@ from __future__ import annotations
 import gzip
 import inspect
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,6 @@ import torch
 from graphens.errors import GraphensError
 
 __all__ = [
-    "DATASETS",
     "FASHION_MNIST_FILES",
     "FASHION_MNIST_SYSTEM_DIR",
     "Dataset",
@@ -34,7 +32,6 @@ __all__ = [
     "from_arrays",
     "load_dataset",
     "read_idx",
-    "split_validation",
 ]
 
 #: Where the Debian package ``dataset-fashion-mnist`` installs the (gzipped) idx files.
@@ -343,53 +340,6 @@ def from_arrays(
 # --------------------------------------------------------------------------------------------
 
 
-def split_validation(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Split ``range(n)`` into training and held-out validation indices.
-
-    A seeded random permutation of ``0..n-1`` is cut after ``n - n_val`` entries, where
-    ``n_val = max(1, round(fraction * n))``. Both parts are returned sorted.
-
-    Parameters
-    ----------
-    n : int
-        Number of samples, ``>= 2``.
-    fraction : float
-        Fraction held out for validation, in ``(0, 1)``.
-    seed : int
-        Seed of the permutation (same seed, same split).
-
-    Returns
-    -------
-    train_idx, val_idx : torch.Tensor
-        Disjoint ``int64`` index tensors whose union is ``0..n-1``; ``len(val_idx) = n_val``.
-
-    Raises
-    ------
-    GraphensError
-        If ``n < 2``, ``fraction`` is outside ``(0, 1)``, or the split would leave no training
-        sample.
-    """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
-        raise GraphensError(f"n={n!r} is not valid; a validation split needs an integer n >= 2.")
-    if not isinstance(fraction, (int, float, np.floating)) or not 0.0 < float(fraction) < 1.0:
-        raise GraphensError(
-            f"validation fraction={fraction!r} is not valid; give a number strictly between "
-            "0 and 1, e.g. 0.1."
-        )
-    n = int(n)
-    n_val = max(1, round(float(fraction) * n))
-    if n_val >= n:
-        raise GraphensError(
-            f"validation fraction={fraction} of n={n} samples leaves no training sample; "
-            "use a smaller fraction."
-        )
-    gen = torch.Generator().manual_seed(int(seed))
-    perm = torch.randperm(n, generator=gen)
-    train_idx = perm[: n - n_val].sort().values
-    val_idx = perm[n - n_val :].sort().values
-    return train_idx, val_idx
-
-
 # --------------------------------------------------------------------------------------------
 # Built-in datasets
 # --------------------------------------------------------------------------------------------
@@ -624,45 +574,36 @@ def _download_fashion_mnist(dirs: list[Path]) -> dict[str, Path] | None:
 # Registry
 # --------------------------------------------------------------------------------------------
 
-#: Dataset loaders by name. Each takes keyword arguments and returns a :class:`Dataset`.
-DATASETS: dict[str, Callable[..., Dataset]] = {
-    "digits": digits,
-    "fashion-mnist": fashion_mnist,
-}
-
-
 def load_dataset(name: str, **kwargs: Any) -> Dataset:
-    """Load a registered dataset by name.
+    """Load a vision dataset of the registry (:data:`graphens.datasets.DATASETS`) by name.
 
     Parameters
     ----------
     name : str
-        A key of :data:`DATASETS` (``"digits"``, ``"fashion-mnist"``); case and ``_``/``-``
-        are not significant.
+        ``"digits"``, ``"fashion-mnist"`` or another registered vision dataset; case and
+        ``_``/``-`` are not significant.
     **kwargs
         Passed to the loader (e.g. ``seed`` for ``digits``, ``root`` for ``fashion-mnist``).
-
-    Returns
-    -------
-    Dataset
 
     Raises
     ------
     GraphensError
-        For an unknown name (the message lists the known ones) or an argument the loader does
-        not take.
+        For an unknown name (the message lists the known ones), a neural dataset, or an
+        argument the loader does not take.
     """
-    key = str(name).strip().lower().replace("_", "-")
-    if key not in DATASETS:
-        known = ", ".join(sorted(DATASETS))
-        raise GraphensError(f"unknown dataset {name!r}; known datasets: {known}.")
-    loader = DATASETS[key]
+    from graphens.datasets import dataset_entry
+
+    entry, _ = dataset_entry(name)
+    if entry.modality != "vision":
+        raise GraphensError(f"dataset {name!r} is {entry.modality} data; load it with "
+                            "graphens.neural.modality.load_recording.")
+    loader = entry.load_function()
     accepted = inspect.signature(loader).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
         unknown = sorted(set(kwargs) - set(accepted))
         if unknown:
             raise GraphensError(
-                f"dataset {key!r} does not take the argument(s) {', '.join(unknown)}; "
+                f"dataset {entry.name!r} does not take the argument(s) {', '.join(unknown)}; "
                 f"it accepts: {', '.join(accepted) or 'no arguments'}."
             )
     return loader(**kwargs)

@@ -58,3 +58,25 @@ def _umask() -> int:
     mask = os.umask(0)  # reading the umask means setting it; put it straight back
     os.umask(mask)
     return mask
+
+
+def check_writable_file(path: str | os.PathLike, flag: str) -> Path:
+    """Raise a one-line :class:`GraphensError` now if ``path`` could not be written later.
+
+    Checks that ``path`` is not a directory and that its folder exists (or can be made) and
+    takes a new file, without leaving anything behind but the folder.
+    """
+    from graphens.errors import GraphensError
+
+    path = Path(path)
+    if path.is_dir():
+        raise GraphensError(f"{flag} {str(path)!r} is a directory; give a file name.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}."):
+            pass
+    except OSError as err:
+        raise GraphensError(f"{flag} {str(path)!r} cannot be written "
+                            f"({err.strerror or type(err).__name__}); choose a writable "
+                            "location.") from None
+    return path

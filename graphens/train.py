@@ -21,7 +21,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import InitVar, asdict, dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,6 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from graphens.augment import ImageAugmentation
 from graphens.ensemble import Ensemble
 from graphens.errors import GraphensError
 from graphens.graph import validate_graph
@@ -76,10 +75,6 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     progress: bool = True
-    # TEMPORARY shim, to be removed when graphens/experiment.py and graphens/neural/experiment.py
-    # pass a transform: `augment` is accepted but not a field; train() reads it only to decide
-    # whether the equally temporary `image_shape=` keyword builds an ImageAugmentation.
-    augment: InitVar[bool | None] = None
 
     _constraints = {
         "epochs": [Interval("int", 0, None)],
@@ -98,11 +93,8 @@ class TrainConfig:
         "device": "auto, cpu, cuda or cuda:N",
     }
 
-    def __post_init__(self, augment: bool | None) -> None:
+    def __post_init__(self) -> None:
         check_fields(asdict(self), self._constraints, self._hints)
-        if augment is not None and not isinstance(augment, bool):
-            raise GraphensError(f"augment={augment!r} is not valid: it must be true or false.")
-        self._legacy_augment = augment  # TEMPORARY shim (see `augment` above)
 
 
 @dataclass
@@ -148,17 +140,10 @@ def derive_seed(seed: int, *parts: int) -> int:
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 
-def fingerprint(obj: object) -> str:
-    """Short hash of a JSON-serialisable config (used by the callers' ``run_fingerprint=``)."""
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 def train(ensemble: Ensemble, objective: nn.Module, x: Tensor, y: Tensor | None = None, *,
           config: TrainConfig | None = None, transform: Transform | None = None,
           checkpoint: str | Path | None = None, resume: bool = False,
-          identity: Mapping[str, Any] | None = None,
-          image_shape: tuple[int, int, int] | None = None,
-          run_fingerprint: str | None = None) -> TrainResult:
+          identity: Mapping[str, Any] | None = None) -> TrainResult:
     """Train ``ensemble`` (and ``objective``'s own parameters, if any) on ``x``.
 
     Each step takes a batch ``x_B`` of the epoch's shuffled order, applies
@@ -190,10 +175,6 @@ def train(ensemble: Ensemble, objective: nn.Module, x: Tensor, y: Tensor | None 
     identity : mapping, optional
         A JSON-able description of the run (whatever changes its result), stored in the
         checkpoint and compared field by field on resume.
-    image_shape, run_fingerprint
-        TEMPORARY, for callers not yet moved: ``image_shape`` builds
-        ``ImageAugmentation(image_shape)`` unless ``TrainConfig(augment=False)``;
-        ``run_fingerprint`` is ``identity={"fingerprint": run_fingerprint}``.
 
     Returns
     -------
@@ -210,15 +191,6 @@ def train(ensemble: Ensemble, objective: nn.Module, x: Tensor, y: Tensor | None 
     config = config if config is not None else TrainConfig()
     if not isinstance(config, TrainConfig):
         raise GraphensError(f"config={config!r} is not valid: pass a graphens.train.TrainConfig.")
-    # TEMPORARY shims, to be removed when the callers pass transform= and identity=.
-    legacy_augment = getattr(config, "_legacy_augment", None)
-    if image_shape is not None and transform is None and legacy_augment is not False:
-        transform = ImageAugmentation(image_shape)
-    if run_fingerprint is not None:
-        if identity is not None:
-            raise GraphensError("give identity= or run_fingerprint=, not both (run_fingerprint "
-                                "is the old name; pass identity).")
-        identity = {"fingerprint": run_fingerprint}
     if transform is not None and not callable(transform):
         raise GraphensError(f"transform={transform!r} is not callable; pass a function "
                             "transform(x, generator) -> x, e.g. ImageAugmentation(shape).")

@@ -62,11 +62,17 @@ class Interval:
         noun = "an integer" if self.kind == "int" else "a finite number"
         if self.low is None and self.high is None:
             return noun
-        left = "[" if self.closed in ("both", "left") else "("
-        right = "]" if self.closed in ("both", "right") else ")"
-        low = "-inf" if self.low is None else f"{self.low:g}"
-        high = "inf" if self.high is None else f"{self.high:g}"
-        return f"{noun} in {left}{low}, {high}{right}"
+        left = "[" if self.closed in ("both", "left") and self.low is not None else "("
+        right = "]" if self.closed in ("both", "right") and self.high is not None else ")"
+        return f"{noun} in {left}{_bound(self.low, '-inf')}, {_bound(self.high, 'inf')}{right}"
+
+
+def _bound(value: float | None, unbounded: str) -> str:
+    if value is None:
+        return unbounded
+    if isinstance(value, int) and abs(value) >= 2**31:
+        return f"2**{value.bit_length()} - 1" if value == 2**value.bit_length() - 1 else str(value)
+    return f"{value:g}"
 
 
 @dataclass(frozen=True)

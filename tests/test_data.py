@@ -12,14 +12,12 @@ import torch
 
 from graphens import data
 from graphens.data import (
-    DATASETS,
     Dataset,
     digits,
     fashion_mnist,
     from_arrays,
     load_dataset,
     read_idx,
-    split_validation,
 )
 from graphens.errors import GraphensError
 
@@ -132,34 +130,6 @@ def test_dataset_constructor_validates():
     assert isinstance(GraphensError("x"), ValueError)
 
 
-# ------------------------------------------------------------------ split_validation
-
-
-def test_split_validation_partitions_and_is_seeded():
-    tr, va = split_validation(100, 0.1, seed=3)
-    assert tr.dtype == va.dtype == torch.int64
-    assert len(va) == 10 and len(tr) == 90
-    assert sorted(torch.cat([tr, va]).tolist()) == list(range(100))
-    tr2, va2 = split_validation(100, 0.1, seed=3)
-    assert torch.equal(va, va2) and torch.equal(tr, tr2)
-    _, va3 = split_validation(100, 0.1, seed=4)
-    assert not torch.equal(va, va3)
-    assert len(split_validation(5, 0.01, seed=0)[1]) == 1  # at least one held out
-
-
-@pytest.mark.parametrize("fraction", [0.0, 1.0, -0.2, 1.5])
-def test_split_validation_rejects_bad_fraction(fraction):
-    with pytest.raises(GraphensError, match=f"fraction={fraction}.*strictly between 0 and 1"):
-        split_validation(10, fraction, seed=0)
-
-
-def test_split_validation_rejects_tiny_n():
-    with pytest.raises(GraphensError, match="n=1"):
-        split_validation(1, 0.5, seed=0)
-    with pytest.raises(GraphensError, match="leaves no training sample"):
-        split_validation(2, 0.9, seed=0)
-
-
 # ------------------------------------------------------------------ idx parser
 
 
@@ -203,7 +173,8 @@ def test_read_idx_rejects_bad_files(tmp_path):
 def test_load_dataset_unknown_name_lists_known():
     with pytest.raises(GraphensError, match="unknown dataset 'mnist-nope'.*digits, fashion-mnist"):
         load_dataset("mnist-nope")
-    assert set(DATASETS) == {"digits", "fashion-mnist"}
+    with pytest.raises(GraphensError, match="'synthetic' is neural data"):
+        load_dataset("synthetic")
 
 
 def test_load_dataset_rejects_unknown_argument():

@@ -99,17 +99,14 @@ def test_transform_gets_each_batch_on_the_data_device_with_the_epoch_generator()
     assert [shape[0] for shape, *_ in calls[1:4]] == [16, 16, 8]
 
 
-def test_transform_changes_the_training_and_legacy_keywords_match_it():
+def test_transform_changes_the_training_and_is_seeded():
     x, _ = data()
-    plain, augmented, legacy, legacy_off = (make_ensemble() for _ in range(4))
+    plain, augmented, again = (make_ensemble() for _ in range(3))
     train(plain, CLoSeRObjective(), x, config=config())
     train(augmented, CLoSeRObjective(), x, config=config(), transform=AUGMENT)
-    # TEMPORARY shims (image_shape=, TrainConfig(augment=)) until the callers pass transforms
-    train(legacy, CLoSeRObjective(), x, config=config(), image_shape=IMAGE)
-    train(legacy_off, CLoSeRObjective(), x, config=config(augment=False), image_shape=IMAGE)
+    train(again, CLoSeRObjective(), x, config=config(), transform=AUGMENT)
     assert not torch.equal(weights(plain), weights(augmented))
-    assert torch.equal(weights(legacy), weights(augmented))
-    assert torch.equal(weights(legacy_off), weights(plain))
+    assert torch.equal(weights(again), weights(augmented))
 
 
 def test_a_bad_transform_fails_before_any_step():
@@ -229,20 +226,6 @@ def test_resume_names_the_fields_of_a_different_run(tmp_path):
     assert "new --out" in message
 
 
-def test_legacy_run_fingerprint_still_refuses_a_different_run(tmp_path):
-    # TEMPORARY shim: run_fingerprint= is identity={"fingerprint": ...}
-    x, _ = data()
-    checkpoint = tmp_path / "checkpoint.pt"
-    train(make_ensemble(), CLoSeRObjective(), x, config=config(epochs=1), checkpoint=checkpoint,
-          run_fingerprint="run-a")
-    one_line_error(lambda: train(make_ensemble(), CLoSeRObjective(), x, config=config(),
-                                 checkpoint=checkpoint, resume=True, run_fingerprint="run-b"),
-                   "different configuration.*fingerprint: 'run-a' -> 'run-b'")
-    result = train(make_ensemble(), CLoSeRObjective(), x, config=config(),
-                   checkpoint=checkpoint, resume=True, run_fingerprint="run-a")
-    assert result.resumed_from == 1
-
-
 def _damaged_files(tmp_path):
     good = tmp_path / "good.pt"
     train(make_ensemble(), CLoSeRObjective(), data()[0], config=config(epochs=1),
@@ -299,9 +282,6 @@ def test_identity_must_be_json():
     one_line_error(lambda: train(make_ensemble(), CLoSeRObjective(), data()[0],
                                  config=config(), identity={"path": object()}),
                    "identity is not JSON-able")
-    one_line_error(lambda: train(make_ensemble(), CLoSeRObjective(), data()[0],
-                                 config=config(), identity={"x": 1}, run_fingerprint="a"),
-                   "not both")
 
 
 def test_supervised_baseline_trains_heads_and_needs_labels():
@@ -341,16 +321,14 @@ def test_teacher_stop_gradient_leaves_untaught_nodes_untouched():
     ({"seed": -1}, r"seed=-1 is not valid"),
     ({"seed": 2**63}, r"seed=9223372036854775808 is not valid"),
     ({"device": 0}, r"device=0 is not valid: it must be a string"),
-    ({"augment": "yes"}, r"augment='yes' is not valid"),
 ])
 def test_train_config_is_checked_when_made(fields, pattern):
     one_line_error(lambda: TrainConfig(**fields), pattern)
 
 
-def test_augment_is_no_longer_a_config_field():
-    from dataclasses import asdict
-
-    assert "augment" not in asdict(TrainConfig(augment=True))
+def test_the_trainer_takes_no_image_options():
+    with pytest.raises(TypeError):
+        TrainConfig(augment=True)
 
 
 def test_bad_inputs_are_refused_before_any_step():

@@ -10,11 +10,12 @@
   (:func:`load_allen`);
 * :mod:`~graphens.neural.encoders` — the per-bin ("time-distributed") MLP;
 * :mod:`~graphens.neural.objectives` — temporal CLoSeR, LPL and the temporal contrastive loss;
-* :mod:`~graphens.neural.experiment` — one run end to end (:func:`run_neural`).
+* :mod:`~graphens.neural.modality` — what a neural run does differently (:class:`NeuralModality`);
+  runs go through :func:`graphens.experiment.run` like every other.
 """
 
 from graphens.neural.encoders import TimeDistributed, time_distributed_mlp
-from graphens.neural.experiment import NeuralRunConfig, load_recording, run_neural
+from graphens.neural.modality import NeuralModality, load_recording
 from graphens.neural.objectives import (
     LPLObjective,
     TemporalCLoSeRObjective,
@@ -35,7 +36,7 @@ from graphens.neural.synthetic import synthetic_population
 __all__ = [
     "LPLObjective",
     "NeuralData",
-    "NeuralRunConfig",
+    "NeuralModality",
     "Recording",
     "TemporalCLoSeRObjective",
     "TemporalContrastiveObjective",
@@ -46,7 +47,6 @@ __all__ = [
     "load_recording",
     "make_temporal_objective",
     "make_windows",
-    "run_neural",
     "split_trials",
     "synthetic_population",
     "time_distributed_mlp",

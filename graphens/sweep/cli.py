@@ -10,15 +10,15 @@ import argparse
 from typing import Any
 
 
-def add_parsers(commands: Any) -> None:
-    """Register ``sweep`` and ``report`` on ``commands`` (from ``add_subparsers``)."""
-    sweep = commands.add_parser(
-        "sweep", help="run every trial of a sweep spec, one results table",
+def add_parsers(commands: Any, subparser: Any) -> None:
+    """Register ``sweep`` and ``report`` on ``commands`` (from ``add_subparsers``), each made by
+    ``subparser(commands, name, **kwargs)`` (graphens.cli's: defaults shown, no abbreviations)."""
+    sweep = subparser(
+        commands, "sweep", help="run every trial of a sweep spec, one results table",
         description="Expand a sweep spec (TOML, YAML or JSON: fixed run fields, axes, "
                     "topologies) into trials and run those without results in --out; writes "
                     "DIR/results.parquet (or .csv without pyarrow), one row per trial. "
-                    "Re-running the same command resumes.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "Re-running the same command resumes.")
     sweep.add_argument("spec", help="the spec file (.toml, .yaml, .json)")
     sweep.add_argument("--out", default=None,
                        help="sweep directory (default: runs/sweeps/<spec name>)")
@@ -44,12 +44,11 @@ def add_parsers(commands: Any) -> None:
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     sweep.set_defaults(handler=run_sweep)
 
-    report = commands.add_parser(
-        "report", help="plots and a Markdown summary of a sweep",
+    report = subparser(
+        commands, "report", help="plots and a Markdown summary of a sweep",
         description="Read a sweep's results table and write PNG plots (accuracy against "
                     "edges, compute, swept axes and graph metrics) and report.md (95 % CIs "
-                    "over seeds, rank correlations, paired tests at matched edge counts).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "over seeds, rank correlations, paired tests at matched edge counts).")
     report.add_argument("dir", help="the sweep directory (or its results.parquet/.csv)")
     report.add_argument("--out", default=None, help="where to write (default: DIR/report)")
     report.add_argument("--compare", action="append", nargs=2, default=[], metavar=("A", "B"),

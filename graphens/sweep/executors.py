@@ -82,15 +82,18 @@ def subset_dataset(dataset: Any, max_train: int | None = None, max_test: int | N
     return Dataset(dataset.name, x_train, y_train, x_test, y_test, dataset.image_shape)
 
 
-def _load_dataset(name: str, extras: dict[str, Any]) -> Any:
+def _load_dataset(name: str, params: dict[str, Any], extras: dict[str, Any]) -> Any:
+    import json
+
     from graphens.data import load_dataset
 
-    key = (name, extras.get("max_train"), extras.get("max_test"))
+    key = (name, json.dumps(params, sort_keys=True, default=str), extras.get("max_train"),
+           extras.get("max_test"))
     if key not in _DATASET_CACHE:
         if len(_DATASET_CACHE) >= 2:
             _DATASET_CACHE.clear()
-        _DATASET_CACHE[key] = subset_dataset(load_dataset(name), extras.get("max_train"),
-                                             extras.get("max_test"))
+        _DATASET_CACHE[key] = subset_dataset(load_dataset(name, **params),
+                                             extras.get("max_train"), extras.get("max_test"))
     return _DATASET_CACHE[key]
 
 
@@ -124,12 +127,17 @@ def run_trial(payload: Payload) -> dict[str, Any]:
     try:
         import torch
 
-        from graphens.experiment import RunConfig, run
+        from graphens.config import RunConfig
+        from graphens.experiment import run
 
         if payload.get("threads"):
             torch.set_num_threads(int(payload["threads"]))
         config = RunConfig(**payload["config"])
-        dataset = _load_dataset(config.dataset, payload.get("extras", {}))
+        # Vision data are loaded once per process and shared by its trials; a neural run
+        # loads its recording itself.
+        dataset = (_load_dataset(config.dataset, config.dataset_params,
+                                 payload.get("extras", {}))
+                   if config.modality == "vision" else None)
         trial_dir = Path(payload["dir"])
         results = run(config, trial_dir, resume=True, progress=False, dataset=dataset)
         _keep_only(trial_dir, payload.get("keep", "all"))

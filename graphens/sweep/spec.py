@@ -29,8 +29,9 @@ Run fields are those of :class:`graphens.experiment.RunConfig` (``graphens train
 plus ``max_train`` / ``max_test``: train on a seeded random subset of that many training
 images (decode on that many test images), the same subset for every trial. The aliases
 ``N`` (nodes), ``d`` (rf_fraction), ``seeds``, ``baselines``, ``datasets`` are accepted.
-Fields set nowhere take the dataset's defaults of ``graphens train`` (digits: d 0.25,
-tau 0.05), then :class:`RunConfig`'s.
+Fields set nowhere take the dataset's recommended values (:mod:`graphens.datasets`; digits:
+d 0.25, tau 0.05, 10 epochs), then the modality's, exactly as ``graphens train`` and
+:class:`~graphens.config.RunConfig` do; neural datasets (``dataset = "synthetic"``) sweep too.
 
 The trials are, for every topology entry in order, the product of the global axes (an entry's
 own ``axes`` or fixed fields replace global axes of the same name) and the entry's axes.
@@ -45,7 +46,6 @@ import copy
 import hashlib
 import itertools
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -209,7 +209,7 @@ def load_spec(spec: str | Path | Mapping[str, Any] | SweepSpec) -> SweepSpec:
 
 def run_fields() -> dict[str, Any]:
     """Name -> default of every field a spec may set (RunConfig's and the extras)."""
-    from graphens.experiment import RunConfig
+    from graphens.config import RunConfig
 
     names = {f.name: f for f in fields(RunConfig)}
     out: dict[str, Any] = {}
@@ -237,102 +237,36 @@ def _canonical_field(name: str, where: str) -> str:
 
 
 def check_value(name: str, value: Any, where: str) -> Any:
-    """Check one run-field value and return it in canonical form (e.g. floats as float)."""
-    from graphens.data import DATASETS
-    from graphens.encoders import ENCODERS
-    from graphens.experiment import BASELINES
-    from graphens.receptive_fields import RECEPTIVE_FIELDS
+    """Check one run-field value against :class:`~graphens.config.RunConfig`'s constraints
+    (:mod:`graphens.validation`) and return it in canonical form."""
+    from graphens.config import FIELD_CONSTRAINTS, FIELD_HINTS
+    from graphens.datasets import dataset_entry
+    from graphens.validation import Interval
+    from graphens.validation import check_value as check
 
-    def bad(expected: str) -> GraphensError:
-        return GraphensError(f"{where}: {name}={value!r} is not valid; {expected}.")
-
-    def integer(low: int, allow_none: bool = False) -> int | None:
-        if value is None and allow_none:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise bad(f"give an integer >= {low}" + (" or null" if allow_none else ""))
-        return int(value)
-
-    def number(low: float, high: float, low_open: bool = True, high_open: bool = False) -> float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if ok:
-            v = float(value)
-            ok = (math.isfinite(v) and (v > low if low_open else v >= low)
-                  and (v < high if high_open else v <= high))
-        if not ok:
-            lo, hi = "(" if low_open else "[", ")" if high_open else "]"
-            raise bad(f"give a number in {lo}{low}, {high}{hi}")
-        return float(value)
-
-    def choice(options: Any) -> str:
-        if not isinstance(value, str) or value not in options:
-            raise bad(f"choose one of {', '.join(sorted(options))}")
-        return value
-
-    if name == "dataset":
-        key = value.strip().lower().replace("_", "-") if isinstance(value, str) else value
-        if key not in DATASETS:
-            raise bad(f"choose one of {', '.join(sorted(DATASETS))}")
-        return key
-    if name == "nodes":
-        return integer(2, allow_none=True)
-    if name == "rf":
-        return choice(RECEPTIVE_FIELDS)
-    if name == "rf_fraction":
-        return number(0.0, 1.0)
-    if name == "encoder":
-        return choice(ENCODERS)
+    if name == "stop_gradient" and value == "none":
+        return None
     if name == "hidden":
         if isinstance(value, str):
             parts = [p.strip() for p in value.split(",") if p.strip()]
             value = [int(p) for p in parts] if all(p.isdigit() for p in parts) else value
         if isinstance(value, int) and not isinstance(value, bool):
             value = [value]
-        if (not isinstance(value, (list, tuple)) or not all(
-                isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in value)):
-            raise bad("give a list of positive layer widths, e.g. [1024, 512, 256]")
+    try:
+        if name in EXTRA_FIELDS:
+            return check(name, value, [Interval("int", 2, None), None],
+                         "a subset size of at least 2 samples")
+        if name == "dataset" and isinstance(value, str):
+            dataset_entry(value)
+            return value
+        value = check(name, value, FIELD_CONSTRAINTS[name], FIELD_HINTS.get(name, ""))
+    except GraphensError as err:
+        raise GraphensError(f"{where}: {err}") from None
+    if name == "hidden":
         return [int(h) for h in value]
-    if name == "dim":
-        return integer(1)
-    if name == "dropout":
-        return number(0.0, 1.0, low_open=False, high_open=True)
-    if name in ("tau", "lr"):
-        return number(0.0, math.inf, high_open=True)
-    if name == "distance":
-        return choice(("mean", "sum"))
-    if name == "stop_gradient":
-        if value is None or value == "none":
-            return None
-        return choice(("none", "teacher", "student"))
-    if name == "baseline":
-        return choice(BASELINES)
-    if name == "epochs":
-        return integer(0)
-    if name == "batch_size":
-        return integer(2)
-    if name == "seed":
-        return integer(0)
-    if name == "augment":
-        if not isinstance(value, bool):
-            raise bad("give true or false")
-        return value
-    if name in ("max_train", "max_test"):
-        return integer(2, allow_none=True)
-    if name in ("rf_params",):
-        if not isinstance(value, Mapping):
-            raise bad("give a table of parameters, e.g. {sigma = 2.0}")
-        return dict(value)
-    if name == "device":
-        if not isinstance(value, str):
-            raise bad("give a device name: auto, cpu, cuda, cuda:1")
-        return value
-    # A field this module does not know yet: check the JSON type against the default's.
-    default = run_fields()[name]
-    int_for_float = (isinstance(default, float) and isinstance(value, int)
-                     and not isinstance(value, bool))
-    if (default is not None and value is not None and type(default) is not type(value)
-            and not int_for_float):
-        raise bad(f"give a {type(default).__name__} like the default {default!r}")
+    if isinstance(value, int) and not isinstance(value, bool) and name in ("tau", "lr",
+                                                                         "rf_fraction", "dropout"):
+        return float(value)
     return value
 
 
@@ -439,6 +373,10 @@ def normalize_spec(raw: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in resources.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise GraphensError(f"resources.{key}={value!r} must be a number >= 0.")
+    if not any(raw.get(key) for key in ("fixed", "axes", "topologies")):
+        raise GraphensError(
+            f"sweep spec {name!r} is empty: give run fields under [fixed], swept ones under "
+            "[axes], or [[topologies]] entries (see docs/studying_connectivity.md).")
     entries = raw.get("topologies", ["all-to-all"])
     if not isinstance(entries, (list, tuple)):
         raise GraphensError("topologies must be a list of entries ([[topologies]] tables or "
@@ -515,32 +453,23 @@ def trial_id(config: Any, extras: Mapping[str, Any] | None = None) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:_ID_LENGTH]
 
 
-def _dataset_defaults(dataset: str) -> dict[str, Any]:
-    """Per-dataset defaults of ``graphens train`` (imported lazily: graphens.cli imports us)."""
-    try:
-        from graphens.cli import DATASET_DEFAULTS
-    except ImportError:  # pragma: no cover - the CLI is part of graphens
-        return {}
-    return dict(DATASET_DEFAULTS.get(dataset, {}))
-
-
 def make_trial(values: Mapping[str, Any], topology: str, params: Mapping[str, Any],
                label: str) -> Trial:
     """Build the :class:`Trial` for one point of the product."""
-    from graphens.experiment import RunConfig
-    from graphens.topology import graph_decides_nodes
+    from graphens.config import RunConfig
 
     values = dict(values)
     extras = {k: values.pop(k) for k in EXTRA_FIELDS if values.get(k) is not None}
     for k in EXTRA_FIELDS:
         values.pop(k, None)
-    for key, default in _dataset_defaults(values.get("dataset", "digits")).items():
-        values.setdefault(key, default)
-    if "nodes" not in values and graph_decides_nodes(topology):
-        values["nodes"] = None
     if "hidden" in values:
         values["hidden"] = tuple(values["hidden"])
+    # The config resolves every unset field from the dataset's and the modality's defaults,
+    # exactly as the Python API and graphens train do.
     config = RunConfig(topology=topology, topology_params=dict(params), **values)
+    if extras and config.modality != "vision":
+        raise GraphensError(f"{', '.join(extras)} subset images of vision datasets; "
+                            f"{config.dataset!r} is {config.modality} data.")
     return Trial(id=trial_id(config, extras), config=config, label=label, extras=extras)
 
 

@@ -22,17 +22,18 @@ def test_neural_train_writes_results(tmp_path, capsys):
     for key in ("single_accuracy", "ensemble_accuracy", "chance_accuracy", "frame_decoding",
                 "graph_metrics", "agreement"):
         assert key in results
-    assert "stimulus single / ensemble" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "stimulus chance" in out and "time bin single / ensemble" in out
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--dataset", "eeg"], "unknown neural dataset 'eeg'"),
+    (["--dataset", "eeg"], "unknown dataset 'eeg'"),
     (["--dataset-param", "colour=3"], "colour"),
     (["--bins", "1"], "bins >= 2"),
     (["--dataset-param", "trials=3"], "test set empty"),
     (["--bins", "9"], "longer than trial"),
     (["--topology-file", "x.csv"], "recorded areas"),
-    (["--nodes", "1"], "max_areas=1"),
+    (["--nodes", "1"], "at least 2 nodes"),
 ])
 def test_neural_bad_input_exits_2(args, message, tmp_path, capsys):
     assert main(["train", *TINY, "--out", str(tmp_path), *args]) == 2
@@ -40,6 +41,10 @@ def test_neural_bad_input_exits_2(args, message, tmp_path, capsys):
     assert message in err and "Traceback" not in err
 
 
-def test_dataset_param_is_refused_for_vision(tmp_path, capsys):
-    assert main(["train", "--dataset-param", "areas=3", "--out", str(tmp_path)]) == 2
-    assert "--modality neural" in capsys.readouterr().err
+def test_neural_demo_defaults_are_the_registrys(tmp_path):
+    from graphens.cli import build_parser, train_config
+    from graphens.config import RunConfig
+
+    config = train_config(build_parser().parse_args(["train", "--dataset", "synthetic"]))
+    assert config == RunConfig(modality="neural")
+    assert config.dataset_params == {"noise": 0.5, "rate": 2.0, "trials": 15}

@@ -1,5 +1,5 @@
 """Neural modality: data model, windows, per-area fields, time-distributed encoders, temporal
-objectives, synthetic populations and run_neural (method.md §3, §4, §7)."""
+objectives, synthetic populations and neural runs (method.md §3, §4, §7)."""
 
 import json
 
@@ -7,25 +7,24 @@ import numpy as np
 import pytest
 import torch
 
+from graphens.config import RunConfig
 from graphens.ensemble import Ensemble
 from graphens.errors import GraphensError
+from graphens.experiment import load_ensemble, run
 from graphens.graph import ensemble_graph
 from graphens.loss import edge_losses
 from graphens.neural import (
     LPLObjective,
-    NeuralRunConfig,
     TemporalCLoSeRObjective,
     TemporalContrastiveObjective,
     area_fields,
     from_arrays,
     load_recording,
     make_windows,
-    run_neural,
     split_trials,
     synthetic_population,
     time_distributed_mlp,
 )
-from graphens.neural.experiment import load_neural_ensemble
 from graphens.neural.objectives import covariance_loss, variance_loss
 from graphens.neural.recordings import select_areas
 from graphens.topology import make_topology
@@ -117,7 +116,7 @@ def test_select_areas_keeps_the_largest():
     (lambda: split_trials([0, 1, 2, 3, 4], {"train": [0, 1], "test": [1]}), "two sets"),
     (lambda: area_fields([[0, 1], []], 2, 2, names=["A", "B"]), "zero units"),
     (lambda: synthetic_population(units=[3, 0, 3, 3, 3, 3]), "zero units"),
-    (lambda: load_recording("spikes.mat"), "unknown neural dataset"),
+    (lambda: load_recording("spikes.mat"), "unknown dataset"),
     (lambda: load_recording("nwb:/no/such/file.nwb"), "does not exist"),
     (lambda: TemporalCLoSeRObjective(bins=1), "bins >= 2"),
 ])
@@ -263,11 +262,11 @@ def population():
 
 def test_temporal_closer_decodes_the_stimulus_better_than_the_baselines(population):
     kw = {"epochs": 120, "device": "cpu", "decode_frames": False}
-    trained = run_neural(NeuralRunConfig(**kw), progress=False, recording=population)
+    trained = run(RunConfig(modality="neural", **kw), progress=False, dataset=population)
     assert trained["chance_accuracy"] == pytest.approx(1 / 3)
     for baseline in ("untrained", "raw-input"):
-        other = run_neural(NeuralRunConfig(baseline=baseline, **kw), progress=False,
-                           recording=population)
+        other = run(RunConfig(modality="neural", baseline=baseline, **kw), progress=False,
+                           dataset=population)
         assert trained["ensemble_accuracy"] > other["ensemble_accuracy"] + 0.08, baseline
     assert trained["loss_history"][-1] < trained["loss_history"][0]
 
@@ -278,9 +277,10 @@ def test_temporal_closer_decodes_the_stimulus_better_than_the_baselines(populati
 ])
 def test_every_objective_and_baseline_runs(population, objective, baseline, topology):
     params = {"k": 5} if topology == "gnk" else {}
-    config = NeuralRunConfig(objective=objective, baseline=baseline, topology=topology,
-                             topology_params=params, epochs=2, device="cpu", bins=3)
-    results = run_neural(config, progress=False, recording=population)
+    config = RunConfig(modality="neural", objective=objective, baseline=baseline,
+                       topology=topology, topology_params=params, epochs=2, device="cpu",
+                       bins=3)
+    results = run(config, progress=False, dataset=population)
     assert len(results["per_node_accuracy"]) == 4
     assert 0 <= results["frame_decoding"]["ensemble_accuracy"] <= 1
     if baseline == "raw-input":  # the raw last bin: each area's own unit count
@@ -288,17 +288,17 @@ def test_every_objective_and_baseline_runs(population, objective, baseline, topo
 
 
 def test_run_writes_results_and_reloads(tmp_path):
-    config = NeuralRunConfig(dataset_params={**SMALL, "trials": 5}, nodes=3, epochs=2,
-                             device="cpu", topology="knn", topology_params={"k": 1})
-    results = run_neural(config, tmp_path, progress=False)
+    config = RunConfig(modality="neural", dataset_params={**SMALL, "trials": 5}, nodes=3,
+                       epochs=2, device="cpu", topology="knn", topology_params={"k": 1})
+    results = run(config, tmp_path, progress=False)
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["modality"] == "neural" and saved["num_nodes"] == 3
     assert saved["node_names"] == ["area1", "area2", "area3"]  # the 3 largest areas
     assert saved["topology"]["positions"] == "given"
     assert "edges" in saved["graph_metrics"] or saved["graph_metrics"]
-    ensemble, loaded = load_neural_ensemble(tmp_path / "ensemble.pt")
+    ensemble, loaded = load_ensemble(tmp_path / "ensemble.pt")
     assert loaded == config
     data_x = torch.zeros(2, ensemble.graph.rf_index.max() + 1)
     assert ensemble.embed(data_x).shape == (3, 2, 2 * 32)
-    again = run_neural(config, tmp_path, progress=False, resume=True)
+    again = run(config, tmp_path, progress=False, resume=True)
     assert again["ensemble_accuracy"] == results["ensemble_accuracy"]

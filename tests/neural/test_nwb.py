@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from graphens.cli import main
+from graphens.config import RunConfig
 from graphens.errors import GraphensError
-from graphens.neural import NeuralRunConfig, run_neural
+from graphens.experiment import run
 from graphens.neural.nwb import load_nwb
 
 pynwb = pytest.importorskip("pynwb")
@@ -71,9 +72,9 @@ def test_trials_table_loads_into_bins(trials_nwb):
 
 
 def test_nwb_file_trains_end_to_end(trials_nwb, tmp_path):
-    config = NeuralRunConfig(dataset=f"nwb:{trials_nwb}", dataset_params={"bin_size": FRAME},
-                             epochs=2, batch_size=16, device="cpu", topology="ring")
-    results = run_neural(config, tmp_path, progress=False)
+    config = RunConfig(dataset=f"nwb:{trials_nwb}", dataset_params={"bin_size": FRAME},
+                       epochs=2, batch_size=16, device="cpu", topology="ring")
+    results = run(config, tmp_path, progress=False)
     assert results["node_names"] == AREAS
     assert results["data"]["windows"] == {"train": 42, "val": 14, "test": 14}
     assert json.loads((tmp_path / "results.json").read_text())["num_nodes"] == 3

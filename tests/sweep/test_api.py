@@ -11,7 +11,6 @@ import graphens
 from graphens.errors import GraphensError
 from graphens.sweep import executors
 from graphens.sweep.api import sweep
-from graphens.sweep.cli import add_parsers
 from graphens.sweep.spec import load_spec
 from graphens.sweep.table import read_table, table_path
 
@@ -146,12 +145,15 @@ def test_process_pool(tmp_path):
     assert list(table["status"]) == ["ok", "ok"]
     for trial in table["id"]:
         assert sorted(p.name for p in (tmp_path / "pool" / "trials" / trial).iterdir()) == [
-            "results.json", "trial.json"]
+            "results.json", "run.json", "trial.json"]
 
 
 def cli(argv):
+    from graphens.cli import subparser
+    from graphens.sweep.cli import add_parsers
+
     parser = argparse.ArgumentParser(prog="graphens")
-    add_parsers(parser.add_subparsers(dest="command", required=True))
+    add_parsers(parser.add_subparsers(dest="command", required=True), subparser)
     args = parser.parse_args(argv)
     return args.handler(args)
 
@@ -223,3 +225,17 @@ def test_table_is_csv_without_pyarrow_and_parquet_with_it(copy, monkeypatch):
     assert list(parquet["id"]) == list(csv_table["id"])
     assert parquet["ensemble_accuracy"].tolist() == pytest.approx(
         csv_table["ensemble_accuracy"].tolist())
+
+
+def test_a_neural_sweep_runs(tmp_path):
+    spec = {"name": "neural", "keep": "results",
+            "fixed": {"dataset": "synthetic", "epochs": 1, "batch_size": 16,
+                      "dataset_params": {"areas": 3, "units": 6, "frames": 8, "trials": 5}},
+            "topologies": ["ring", "all-to-all"]}
+    table = sweep(spec, tmp_path / "neural", workers=1, progress=False)
+    rows = table.to_dict("records") if hasattr(table, "to_dict") else table
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    assert [r["num_nodes"] for r in rows] == [3, 3]
+    results = json.loads(next((tmp_path / "neural" / "trials").glob("*/results.json"))
+                         .read_text())
+    assert results["modality"] == "neural" and "frame_decoding" in results

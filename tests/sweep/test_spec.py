@@ -76,7 +76,6 @@ def test_reads_toml_yaml_and_json(tmp_path):
     yaml_text = "fixed: {dataset: digits, hidden: [32]}\naxes: {seed: [0, 1]}\n" \
                 "topologies:\n  - name: gnk\n    label: G_N^k\n    stop_gradient: teacher\n" \
                 "    axes: {k: [10, 20]}\n"
-    pytest.importorskip("yaml")
     (tmp_path / "s.yaml").write_text(yaml_text)
     assert load_spec(tmp_path / "s.yaml").ids == loaded.ids
     (tmp_path / "s.json").write_text(json.dumps(loaded.spec))
@@ -88,7 +87,7 @@ def test_reads_toml_yaml_and_json(tmp_path):
     ({"axes": {"sede": [0]}}, ["'sede'", "seed", "rf_fraction"]),
     ({"axes": {"seed": []}}, ["axes.seed", "empty"]),
     ({"axes": {"seed": 3}}, ["axes.seed", "list"]),
-    ({"axes": {"rf_fraction": [0.1, 1.5]}}, ["axes.rf_fraction[1]", "1.5", "(0.0, 1.0]"]),
+    ({"axes": {"rf_fraction": [0.1, 1.5]}}, ["axes.rf_fraction[1]", "1.5", "(0, 1]"]),
     ({"axes": {"baseline": ["closer", "trained"]}}, ["'trained'", "untrained"]),
     ({"axes": {"rf": ["gauss"]}}, ["'gauss'", "gaussian"]),
     ({"fixed": {"dataset": "mnist"}}, ["'mnist'", "fashion-mnist"]),
@@ -117,3 +116,25 @@ def test_bad_files(tmp_path):
     (tmp_path / "broken.toml").write_text("[fixed\n")
     with pytest.raises(GraphensError, match="cannot parse"):
         load_spec(tmp_path / "broken.toml")
+
+
+@pytest.mark.parametrize("name,text", [("empty.toml", ""), ("empty.yaml", ""),
+                                       ("empty.yml", "# nothing\n"), ("empty.json", "{}"),
+                                       ("named.toml", 'name = "only-a-name"\n')])
+def test_an_empty_spec_of_any_format_is_an_error(tmp_path, name, text):
+    (tmp_path / name).write_text(text)
+    with pytest.raises(GraphensError, match="empty|mapping"):
+        load_spec(tmp_path / name)
+
+
+def test_specs_resolve_defaults_like_the_config_and_take_neural_datasets():
+    from graphens.config import RunConfig
+
+    loaded = load_spec({"fixed": {"dataset": "synthetic", "epochs": 2},
+                        "topologies": ["ring", "all-to-all"]})
+    assert [t.config for t in loaded.trials] == [
+        RunConfig(dataset="synthetic", epochs=2, topology=name) for name in ("ring",
+                                                                           "all-to-all")]
+    assert loaded.trials[0].config.modality == "neural"
+    with pytest.raises(GraphensError, match="max_train.*neural"):
+        load_spec({"fixed": {"dataset": "synthetic", "max_train": 10}})
