@@ -313,10 +313,8 @@ def _format_default(value: Any) -> str:
 
 
 def _connectome_lines() -> list[str]:
-    try:
-        from graphens.topology.connectome import list_connectomes
-    except ImportError:
-        return ["(none: graphens.topology.connectome is not available)"]
+    from graphens.topology.connectome import list_connectomes
+
     listed = list_connectomes()
     if isinstance(listed, dict):
         entries = [(str(name), str(about)) for name, about in listed.items()]

@@ -51,8 +51,8 @@ def training_warnings(config: RunConfig, history: list[float], first_loss: float
                          f"in epoch {epochs}): lower --lr (now {config.lr:g}).")
         elif first_loss - last < 0.01 * max(abs(first_loss), 1e-8):
             cause = _flat_loss_cause(config)
-            found.append(f"the loss did not fall ({first_loss:.4f} at the first step, "
-                         f"{last:.4f} after {epochs} epoch(s)): {cause}.")
+            found.append(f"the loss did not fall ({first_loss:.5g} at the first step, "
+                         f"{last:.5g} after {epochs} epoch(s)): {cause}.")
     agreement = (decoded.get("agreement") or {}).get("mean")
     chance = decoded.get("agreement_chance")
     if (config.trains and config.baseline == "closer" and config.objective == "closer"

@@ -12,11 +12,13 @@
 * ``features(config, ensemble, x)`` — the ``[N, n, D]`` features that are decoded, and
   ``extra_results`` / ``summary_rows`` for what only this modality reports.
 
-A new modality is one subclass of :class:`Modality` and one entry of :data:`MODALITIES`.
+A new modality is one subclass of :class:`Modality` and one entry of :data:`MODALITIES` (and
+its datasets' entries in :mod:`graphens.datasets`).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -134,19 +136,22 @@ class VisionModality(Modality):
         return ImageAugmentation(data.image_shape)
 
 
-#: Modalities by name.
-MODALITIES: dict[str, Modality] = {"vision": VisionModality()}
+#: Modalities by name: ``"module:Class"``, imported on first use (the neural modality pulls in
+#: its own data model only when a neural run asks for it).
+MODALITIES: dict[str, str] = {"vision": "graphens.modality:VisionModality",
+                              "neural": "graphens.neural.modality:NeuralModality"}
+_INSTANCES: dict[str, Modality] = {}
 
 
 def get_modality(name: str) -> Modality:
-    """The modality called ``name`` (``"vision"`` or ``"neural"``)."""
-    if name == "neural" and "neural" not in MODALITIES:
-        from graphens.neural.modality import NeuralModality
-
-        MODALITIES["neural"] = NeuralModality()
+    """The modality called ``name`` (a key of :data:`MODALITIES`)."""
     if name not in MODALITIES:
-        raise GraphensError(f"unknown modality {name!r}; choose one of vision, neural.")
-    return MODALITIES[name]
+        raise GraphensError(f"unknown modality {name!r}; choose one of "
+                            f"{', '.join(MODALITIES)}.")
+    if name not in _INSTANCES:
+        module, _, cls = MODALITIES[name].partition(":")
+        _INSTANCES[name] = getattr(importlib.import_module(module), cls)()
+    return _INSTANCES[name]
 
 
 def estimate_training_bytes(factory: Callable[[int], nn.Module], num_nodes: int,

@@ -8,7 +8,7 @@ import torch
 from graphens import GraphensError
 from graphens.config import RunConfig
 from graphens.data import load_dataset
-from graphens.experiment import run
+from graphens.experiment import load_ensemble, run
 from graphens.modality import VisionModality
 
 TINY = {"hidden": (32,), "dim": 16, "rf_fraction": 0.25, "epochs": 1, "tau": 0.05}
@@ -60,3 +60,71 @@ def test_family_without_node_count_is_refused(digits):
     config.nodes = None  # RunConfig itself fills in 10; a hand-edited config may not
     with pytest.raises(GraphensError, match="--nodes"):
         VisionModality().graph(config, digits)
+
+
+def _arrays(n_train=60, classes=3, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.rand(n_train + 30, 16, generator=generator)
+    y = torch.arange(n_train + 30) % classes
+    return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+
+
+SMALL = {"hidden": (16,), "dim": 8, "nodes": 3, "rf": "random", "rf_fraction": 0.5, "epochs": 1,
+         "batch_size": 16}
+
+
+def test_unlabelled_data_train_and_measure_agreement_without_decoding(tmp_path):
+    from graphens.data import from_arrays
+
+    x_train, _, x_test, _ = _arrays()
+    data = from_arrays(x_train, None, x_test, None)
+    results = run(RunConfig(**SMALL), tmp_path, progress=False, dataset=data)
+    assert results["epochs_run"] == 1 and "single_accuracy" not in results
+    assert len(results["agreement"]["per_edge"]) == 6
+    assert any("no labels" in w for w in results["warnings"])
+
+
+@pytest.mark.parametrize("fields,arrays,message", [
+    ({}, {"classes": 1}, "1 class"),
+    ({}, {"n_train": 2}, "needs >= 10"),
+    ({"baseline": "supervised"}, {"labels": False}, "needs them"),
+    ({"baseline": "untrained"}, {"labels": False}, "no labels to decode"),
+])
+def test_data_problems_are_refused_before_any_step(tmp_path, fields, arrays, message):
+    from graphens.data import from_arrays
+
+    labels = arrays.pop("labels", True)
+    x_train, y_train, x_test, y_test = _arrays(**arrays)
+    data = from_arrays(x_train, y_train if labels else None, x_test,
+                       y_test if labels else None)
+    with pytest.raises(GraphensError, match=message):
+        run(RunConfig(**{**SMALL, **fields}), tmp_path, progress=False, dataset=data)
+    assert not (tmp_path / "checkpoint.pt").exists()  # no epoch ran
+
+
+def test_load_ensemble_rebuilds_the_run_and_refuses_garbage(digits, tmp_path):
+    config = RunConfig(nodes=3, **TINY)
+    results = run(config, tmp_path, progress=False, dataset=digits)
+    ensemble, loaded = load_ensemble(tmp_path / "ensemble.pt")
+    assert loaded == config and ensemble.num_nodes == 3
+    again = ensemble.embed(digits.x_test[:5])
+    assert again.shape == (3, 5, 16)
+    assert results["config"]["nodes"] == 3
+    (tmp_path / "garbage.pt").write_bytes(b"garbage")
+    for path, message in ((tmp_path / "garbage.pt", "not an ensemble written by graphens"),
+                          (tmp_path / "missing.pt", "does not exist")):
+        with pytest.raises(GraphensError, match=message) as err:
+            load_ensemble(path)
+        assert "\n" not in str(err.value)
+
+
+def test_a_tau_that_cannot_train_warns_before_and_after(digits, tmp_path):
+    from graphens.errors import GraphensWarning
+
+    with pytest.warns(GraphensWarning) as caught:
+        results = run(RunConfig(nodes=3, **{**TINY, "tau": 1e6}), tmp_path, progress=False,
+                      dataset=digits)
+    messages = [str(w.message) for w in caught]
+    assert any("makes the CLoSeR softmax flat" in m for m in messages)
+    assert any("did not fall" in m and "tau=1e+06 is the likely cause" in m for m in messages)
+    assert messages == [m for m in results["warnings"] if "probe" not in m]

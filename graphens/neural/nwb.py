@@ -201,8 +201,13 @@ def load_nwb(path: str | Path, *, bin_size: float | None = None,
     path = str(path)
     if not Path(path).is_file():
         raise GraphensError(f"NWB file {path!r} does not exist; check the path.")
-    with pynwb.NWBHDF5IO(path, "r") as io:
+    try:
+        io = pynwb.NWBHDF5IO(path, "r")
         nwb = io.read()
+    except (OSError, ValueError, KeyError) as err:  # h5py/hdmf: not an HDF5 or NWB file
+        raise GraphensError(f"{path!r} is not a readable NWB file ({str(err)[:80]}); give an "
+                            "NWB (HDF5) file with a units table.") from None
+    with io:
         units = nwb.units
         if units is None or len(units) == 0:
             raise GraphensError(

@@ -191,11 +191,9 @@ def _check_weights(weights: Sequence[float], src: np.ndarray, tgt: np.ndarray,
 
 def _matrix_entries(matrix: object) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Nonzero entries ``(row, column, value)`` of a dense or sparse square matrix."""
-    try:
-        import scipy.sparse as sp
-    except ImportError:  # pragma: no cover - scipy ships with scikit-learn
-        sp = None
-    if sp is not None and sp.issparse(matrix):
+    import scipy.sparse as sp  # scipy comes with scikit-learn
+
+    if sp.issparse(matrix):
         coo = sp.coo_matrix(matrix)
         shape, rows, cols, vals = coo.shape, coo.row, coo.col, coo.data
     else:

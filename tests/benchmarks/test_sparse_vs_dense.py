@@ -4,10 +4,8 @@ import importlib.util
 import math
 from pathlib import Path
 
+import pandas as pd
 import pytest
-
-pd = pytest.importorskip("pandas")
-pytest.importorskip("scipy")
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "sparse_vs_dense.py"
 

@@ -4,16 +4,15 @@ import json
 from datetime import datetime, timezone
 
 import numpy as np
+import pynwb
 import pytest
+from pynwb.epoch import TimeIntervals  # noqa: E402
 
 from graphens.cli import main
 from graphens.config import RunConfig
 from graphens.errors import GraphensError
 from graphens.experiment import run
 from graphens.neural.nwb import load_nwb
-
-pynwb = pytest.importorskip("pynwb")
-from pynwb.epoch import TimeIntervals  # noqa: E402
 
 AREAS = ["VISp", "VISl", "LGd"]
 FRAME = 0.05  # seconds per bin
@@ -69,6 +68,17 @@ def test_trials_table_loads_into_bins(trials_nwb):
     with pynwb.NWBHDF5IO(str(trials_nwb), "r") as io:
         spikes = io.read().units["spike_times"][0]
     assert rec.counts[0, 0] == ((spikes >= 0) & (spikes < FRAME)).sum()
+
+
+def test_a_file_that_is_not_nwb_is_one_line(tmp_path, capsys):
+    path = tmp_path / "notes.nwb"
+    path.write_text("not an HDF5 file")
+    with pytest.raises(GraphensError, match="is not a readable NWB file"):
+        load_nwb(path)
+    assert main(["train", "--dataset", f"nwb:{path}", "--out", str(tmp_path / "run"),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
 
 
 def test_nwb_file_trains_end_to_end(trials_nwb, tmp_path):

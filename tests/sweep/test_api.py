@@ -217,7 +217,6 @@ def test_table_is_csv_without_pyarrow_and_parquet_with_it(copy, monkeypatch):
     assert (copy / "results.csv").exists() and not (copy / "results.parquet").exists()
     csv_table = read_table(copy)
     assert len(csv_table) == 4 and set(csv_table["status"]) == {"ok"}
-    pytest.importorskip("pyarrow")
     monkeypatch.undo()
     sweep(SPEC, copy, workers=1, progress=False)
     assert (copy / "results.parquet").exists() and not (copy / "results.csv").exists()

@@ -3,12 +3,11 @@
 import math
 import sys
 
+import pandas as pd
 import pytest
 
 from graphens.errors import GraphensError
 from graphens.sweep.report import mean_ci, paired_tests, spearman, write_report
-
-pd = pytest.importorskip("pandas")
 
 
 def synthetic(d_values=(0.1,)):
@@ -102,7 +101,6 @@ def test_nothing_to_report(tmp_path):
 
 
 def test_few_series_get_distinct_hues_however_many_rows():
-    pytest.importorskip("matplotlib")
     from matplotlib import colormaps
 
     from graphens.sweep.report import _Colours

@@ -37,7 +37,6 @@ def test_show_table_and_params(capsys):
 
 
 def test_show_writes_a_png(tmp_path, capsys):
-    pytest.importorskip("matplotlib")
     path = tmp_path / "plots" / "gnk.png"
     assert main(["topology", "show", "gnk", "k=12", "--nodes", "6", "--plot", str(path)]) == 0
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -45,8 +44,15 @@ def test_show_writes_a_png(tmp_path, capsys):
     assert str(path) in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("plot", ["/proc/graphens.png", "/dev/null/x.png", "DIR"])
+def test_show_refuses_an_unwritable_plot_before_any_work(plot, tmp_path, capsys):
+    plot = str(tmp_path) if plot == "DIR" else plot
+    assert main(["topology", "show", "ring", "--plot", plot]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("graphens: error: --plot") and err.count("\n") == 1
+
+
 def test_show_spatial_family_gets_positions(tmp_path, capsys):
-    pytest.importorskip("matplotlib")
     path = tmp_path / "knn.png"
     assert main(["topology", "show", "knn", "--nodes", "12", "--image", "16x16",
                  "--plot", str(path), "--json"]) == 0
@@ -121,7 +127,6 @@ def test_train_bad_normalize_is_an_argparse_error(capsys):
 
 
 def test_train_from_topology_file_end_to_end(tmp_path, capsys):
-    pytest.importorskip("graphens.topology.readers")
     edges = tmp_path / "edges.csv"
     edges.write_text("source,target,weight\n0,1,1\n1,2,1\n2,3,1\n3,0,1\n0,2,0.5\n")
     out = tmp_path / "run"

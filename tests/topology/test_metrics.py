@@ -181,12 +181,11 @@ def test_small_world_skipped_above_the_size_limit():
     assert metrics(from_networkx(nx.cycle_graph(8)), small_world=False)["small_world_skipped"]
 
 
-def test_hundred_nodes_is_fast():
-    import time
+def test_hundred_nodes_get_every_metric():
     graph = from_networkx(nx.connected_watts_strogatz_graph(100, 10, 0.1, seed=0))
-    started = time.perf_counter()
-    metrics(graph)
-    assert time.perf_counter() - started < 3.0  # ~0.2 s; generous for a loaded machine
+    m = metrics(graph)
+    assert m["nodes"] == 100 and m["edges"] == 1000
+    assert m["characteristic_path_length"] > 1 and m["small_world_sigma"] > 1
 
 
 @pytest.mark.parametrize("graph,message", [
