@@ -15,14 +15,13 @@ nodes (or ``[G, samples, F]`` for G feature groups), and returns plain numbers:
 from __future__ import annotations
 
 import sys
-import warnings
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from graphens.errors import GraphensError, GraphensWarning
+from graphens.errors import GraphensError, warn
 from graphens.probe import DEFAULT_CS, ProbeResult, probe_accuracy
 from graphens.probe import _check_labels as check_labels
 from graphens.validation import (
@@ -471,6 +470,6 @@ def decode(
     found = (_probe_warnings(nodes, Cs, max_iter, ensemble=False)
              + _probe_warnings(ensemble, Cs, max_iter, ensemble=True))
     for message in found:
-        warnings.warn(message, GraphensWarning, stacklevel=2)
+        warn(message)
     result["warnings"] = found
     return result

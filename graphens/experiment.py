@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from torch import Tensor
 from graphens.config import RunConfig
 from graphens.diagnostics import tau_warning, training_warnings
 from graphens.ensemble import Ensemble
-from graphens.errors import GraphensError, GraphensWarning
+from graphens.errors import GraphensError, collect_warnings, warn
 from graphens.evaluate import agreement_scores, alignment_scores, decode
 from graphens.io import atomic_torch_save, atomic_write_json
 from graphens.modality import Modality, estimate_training_bytes, get_modality
@@ -84,6 +83,13 @@ def run(config: RunConfig, out_dir: str | Path | None = None, *, resume: bool = 
         ``frame_decoding``, ``data``), ``num_nodes``, ``num_edges``, ``topology``,
         ``graph_metrics``, ``receptive_field``, ``loss_history``, timings and ``warnings``.
     """
+    with collect_warnings() as collected:
+        results = _run(config, out_dir, resume, overwrite, progress, dataset, collected)
+    return results
+
+
+def _run(config: RunConfig, out_dir: str | Path | None, resume: bool, overwrite: bool,
+         progress: bool, dataset: Any, collected: list[str]) -> dict[str, Any]:
     started = time.perf_counter()
     if not isinstance(config, RunConfig):
         raise GraphensError(f"config must be a graphens.config.RunConfig, not "
@@ -91,9 +97,9 @@ def run(config: RunConfig, out_dir: str | Path | None = None, *, resume: bool = 
     device = resolve_device(config.device)
     out = claim_run_dir(out_dir, config, resume=resume, overwrite=overwrite) \
         if out_dir is not None else None
-    early = [w for w in (tau_warning(config),) if w]
-    for message in early:
-        warnings.warn(message, GraphensWarning, stacklevel=2)
+    early = tau_warning(config)
+    if early:
+        warn(early, stacklevel=3)
 
     modality = get_modality(config.modality)  # type: ignore[arg-type]
     data = modality.load(config, dataset)
@@ -127,9 +133,11 @@ def run(config: RunConfig, out_dir: str | Path | None = None, *, resume: bool = 
     else:
         decoded = _edge_measures(test_z, graph.edge_index)
     extra = modality.extra_results(config, data, train_z, test_z, progress) if labelled else {}
-    found = training_warnings(config, outcome.history, outcome.first_loss, decoded)
-    for message in found:
-        warnings.warn(message, GraphensWarning, stacklevel=2)
+    if not labelled:
+        warn("the data have no labels (or one class): the probe decoding was skipped; "
+             "agreement and alignment were measured.", stacklevel=3)
+    for message in training_warnings(config, outcome.history, outcome.first_loss, decoded):
+        warn(message, stacklevel=3)
     results: dict[str, Any] = {
         "modality": config.modality,
         "config": asdict(config),
@@ -146,13 +154,10 @@ def run(config: RunConfig, out_dir: str | Path | None = None, *, resume: bool = 
         "samples_per_second": outcome.samples_per_second,
         "total_seconds": time.perf_counter() - started,
         "device": str(device),
-        "warnings": early + list(decoded.get("warnings", []))
-        + list(extra.get("frame_decoding", {}).get("warnings", [])) + found,
     }
     results.update(extra)  # the modality's own keys (and its view of the receptive fields)
-    if not labelled:
-        results["warnings"].append("the data have no labels (or one class): the probe "
-                                   "decoding was skipped; agreement and alignment were measured.")
+    # Every graphens warning of the run (config, graph, probes, training), once each.
+    results["warnings"] = list(collected)
     if out is not None:
         atomic_torch_save(out / ENSEMBLE_FILE, {"graph": graph, "state_dict":
                                                 ensemble.state_dict(), "config": asdict(config)})

@@ -13,7 +13,6 @@ inputs, and ``subgraph`` keeps the fields of the kept nodes.
 from __future__ import annotations
 
 import copy
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,7 +21,7 @@ from torch import Tensor
 from torch_geometric.data import Batch, Data
 from torch_geometric.utils import index_to_mask
 
-from graphens.errors import GraphensError
+from graphens.errors import GraphensError, warn
 from graphens.receptive_fields import ReceptiveFields
 from graphens.validation import check_edge_index, check_edge_weight
 
@@ -357,7 +356,7 @@ def _check_learners(graph: Data, stop_gradient: str | None) -> None:
         side = {"teacher": "no incoming edge (teacher-side stop-gradient)",
                 "student": "no outgoing edge (student-side stop-gradient)"}.get(
                     stop_gradient, "no edge")
-        warnings.warn(f"node(s) {idle} have {side} and will never learn.", stacklevel=3)
+        warn(f"node(s) {idle} have {side} and will never learn.", stacklevel=3)
 
 
 __all__ = ["EnsembleGraph", "as_ensemble_graph", "batch_graphs", "ensemble_graph",

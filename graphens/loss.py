@@ -130,7 +130,9 @@ def gram_edge_losses(student_z: Tensor, teacher_z: Tensor, edge_index: Tensor, t
     logits = (2.0 * dots - student_z.pow(2).sum(-1)[:, :, None, None]).mul_(scale / tau)
     log_p = logits.diagonal(dim1=1, dim2=3) - torch.logsumexp(logits, dim=1)  # [N (i), N (j), B]
     teacher, student = edge_index
-    return -log_p.mean(dim=-1)[student, teacher]
+    # index_select, not advanced indexing: its backward (index_add) is deterministic on CPU,
+    # where index_put(accumulate=True) is not.
+    return -log_p.mean(dim=-1).flatten().index_select(0, student * n + teacher)
 
 
 def check_loss_options(tau: float, distance: str, stop_gradient: str | None,
@@ -223,9 +225,10 @@ def closer_loss(z: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None
     else:
         teacher, student = edge_index
         # Squared norms per node (N B D), gathered per edge, instead of per edge (E B D).
-        sq_student = student_z.pow(2).sum(-1)[student]
-        per_edge = edge_losses(student_z[student], teacher_z[teacher], tau, distance,
-                               sq_student)
+        # index_select, not z[index]: its backward is deterministic on CPU (see above).
+        sq_student = student_z.pow(2).sum(-1).index_select(0, student)
+        per_edge = edge_losses(student_z.index_select(0, student),
+                               teacher_z.index_select(0, teacher), tau, distance, sq_student)
     if reduction == "none":
         return per_edge
     return per_edge.sum() if edge_weight is None else (per_edge * edge_weight).sum()

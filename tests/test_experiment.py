@@ -127,4 +127,4 @@ def test_a_tau_that_cannot_train_warns_before_and_after(digits, tmp_path):
     messages = [str(w.message) for w in caught]
     assert any("makes the CLoSeR softmax flat" in m for m in messages)
     assert any("did not fall" in m and "tau=1e+06 is the likely cause" in m for m in messages)
-    assert messages == [m for m in results["warnings"] if "probe" not in m]
+    assert set(messages) == set(results["warnings"])

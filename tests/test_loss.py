@@ -207,3 +207,19 @@ def test_bad_shapes():
         closer_loss(torch.randn(2, 4, 3), torch.tensor([[0], [1]]), torch.tensor([-1.0]))
     with pytest.raises(GraphensError, match="integer tensor"):
         closer_loss(torch.randn(2, 4, 3), torch.tensor([[0.0], [1.0]]))
+
+
+@pytest.mark.parametrize("gram", [False, True])
+def test_gradients_are_bit_identical_from_call_to_call(gram):
+    # z[index] would backpropagate through index_put(accumulate=True), whose CPU sums run in a
+    # varying order; the loss gathers with index_select, whose backward is deterministic.
+    generator = torch.Generator().manual_seed(0)
+    z0 = torch.randn(20, 64, 32, generator=generator)
+    edge_index = torch.randint(0, 20, (2, 400), generator=generator)
+    edge_index = edge_index[:, edge_index[0] != edge_index[1]]
+    grads = []
+    for _ in range(4):
+        z = z0.clone().requires_grad_()
+        closer_loss(z, edge_index, tau=0.05, gram=gram).backward()
+        grads.append(z.grad)
+    assert all(torch.equal(grads[0], g) for g in grads[1:])

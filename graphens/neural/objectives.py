@@ -167,8 +167,11 @@ class TemporalCLoSeRObjective(_Regularised):
         # ||s_p - t_q||^2 summed over (b, t, k) = |s_p|^2 + |t_q|^2 - 2 s_p.t_q, for all pairs.
         cross = present @ past.t()  # [N(student), N(teacher)]
         teacher, student = graph.edge_index[0], graph.edge_index[1]
-        sq = present.pow(2).sum(1)[student] + past.pow(2).sum(1)[teacher]
-        return (sq - 2.0 * cross[student, teacher]).clamp_min(0.0) / scale
+        # index_select (deterministic backward on CPU), not advanced indexing.
+        sq = (present.pow(2).sum(1).index_select(0, student)
+              + past.pow(2).sum(1).index_select(0, teacher))
+        pairs = cross.flatten().index_select(0, student * cross.shape[1] + teacher)
+        return (sq - 2.0 * pairs).clamp_min(0.0) / scale
 
     def forward(self, z: Tensor, y: Tensor | None, graph: Data) -> Tensor:
         zt = self._bins(z)

@@ -143,6 +143,10 @@ def read_spec_file(path: str | Path) -> dict[str, Any]:
         raise
     except Exception as err:  # each parser has its own error type
         raise GraphensError(f"cannot parse sweep spec {str(path)!r}: {err}") from None
+    if data is None or data == {}:
+        raise GraphensError(f"sweep spec {str(path)!r} is empty: give run fields under "
+                            "[fixed], swept ones under [axes], or [[topologies]] entries (see "
+                            "docs/studying_connectivity.md).")
     if not isinstance(data, dict):
         raise GraphensError(f"sweep spec {str(path)!r} must hold a table/mapping at the top "
                             f"level, not {type(data).__name__}.")
@@ -468,8 +472,8 @@ def make_trial(values: Mapping[str, Any], topology: str, params: Mapping[str, An
     # exactly as the Python API and graphens train do.
     config = RunConfig(topology=topology, topology_params=dict(params), **values)
     if extras and config.modality != "vision":
-        raise GraphensError(f"{', '.join(extras)} subset images of vision datasets; "
-                            f"{config.dataset!r} is {config.modality} data.")
+        raise GraphensError(f"{', '.join(extras)} take a subset of a vision dataset's images; "
+                            f"{config.dataset!r} is {config.modality} data: drop it.")
     return Trial(id=trial_id(config, extras), config=config, label=label, extras=extras)
 
 

@@ -46,7 +46,8 @@ CSV = "results.csv"
 #: Keys of results.json that are not measures (or are written as their own columns).
 _NOT_MEASURES = {"config", "topology", "graph_metrics", "receptive_field", "loss_history",
                  "edges", "num_nodes", "num_edges", "epochs_run", "train_seconds",
-                 "samples_per_second", "total_seconds", "device", "per_node_accuracy"}
+                 "samples_per_second", "total_seconds", "device", "per_node_accuracy",
+                 "warnings"}
 #: Leading columns, in this order; the rest follow in first-seen order.
 _FIRST = ["id", "label", "status", "topology", "num_edges", "single_accuracy",
           "ensemble_accuracy"]
@@ -91,10 +92,21 @@ def config_columns(trial: Trial) -> dict[str, Any]:
     return row
 
 
-def loss_flops_per_step(num_edges: int, batch_size: int, dim: int, baseline: str) -> float:
-    """FLOPs of one CLoSeR loss step: forward ``2 E B^2 D`` plus backward twice that."""
+#: Objectives whose loss is the contrastive CLoSeR sum over edges (``B x B`` logits per edge).
+CONTRASTIVE_OBJECTIVES = ("closer", "temporal-contrastive")
+
+
+def loss_flops_per_step(num_edges: int, batch_size: int, dim: int, baseline: str,
+                        objective: str = "closer") -> float | None:
+    """FLOPs of one CLoSeR loss step: forward ``2 E B^2 D`` plus backward twice that.
+
+    0 for baselines that do not train with it; ``None`` (unknown) for the temporal objectives
+    that are not contrastive (their cost is linear in ``B``, not this formula).
+    """
     if baseline != "closer":
         return 0.0
+    if objective not in CONTRASTIVE_OBJECTIVES:
+        return None
     return 6.0 * num_edges * batch_size**2 * dim
 
 
@@ -109,14 +121,15 @@ def result_columns(results: dict[str, Any], trial: Trial) -> dict[str, Any]:
     train_seconds = float(results.get("train_seconds") or 0.0)
     rate = float(results.get("samples_per_second") or 0.0)
     num_edges = int(results.get("num_edges", 0))
-    per_step = loss_flops_per_step(num_edges, config.batch_size, config.dim, config.baseline)
+    per_step = loss_flops_per_step(num_edges, config.batch_size, config.dim, config.baseline,
+                                   config.objective)
     train_samples = round(rate * train_seconds / epochs) if epochs else None
     steps = math.ceil(train_samples / config.batch_size) if train_samples else 0
     row.update({
         "num_nodes": results.get("num_nodes"),
         "num_edges": num_edges,
         "loss_flops_per_step": per_step,
-        "loss_flops_per_epoch": per_step * steps,
+        "loss_flops_per_epoch": per_step * steps if per_step is not None else None,
         "epochs_run": epochs,
         "train_samples": train_samples,
         "train_seconds": train_seconds,
@@ -137,6 +150,9 @@ def result_columns(results: dict[str, Any], trial: Trial) -> dict[str, Any]:
     row.update(measures)
     history = results.get("loss_history") or []
     row["final_loss"] = float(history[-1]) if history else None
+    found = [str(w) for w in results.get("warnings") or []]
+    row["warnings"] = len(found)  # a trial that trained badly is easy to filter
+    row["warning_text"] = " | ".join(found) if found else None
     return row
 
 

@@ -19,7 +19,6 @@ Conventions shared by all converters:
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Hashable, Sequence
 
 import networkx as nx
@@ -27,7 +26,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from graphens.errors import GraphensError
+from graphens.errors import GraphensError, warn
 from graphens.topology.generators import topology_graph
 
 
@@ -159,9 +158,8 @@ def build_topology(sources: Sequence[int], targets: Sequence[int], weights: Sequ
     loops = src == tgt
     if loops.any():
         looped = sorted({names[i] for i in src[loops]})
-        warnings.warn(
-            f"{family}: dropped {int(loops.sum())} self-loop(s) (a node cannot teach itself) on "
-            f"{_some(looped)}.", stacklevel=3)
+        warn(f"{family}: dropped {int(loops.sum())} self-loop(s) (a node cannot teach itself) "
+             f"on {_some(looped)}.", stacklevel=3)
     keep = ~loops & (w > 0)
     edge_index = torch.from_numpy(np.stack([src[keep], tgt[keep]]))
     graph = topology_graph(edge_index, torch.from_numpy(w[keep]), len(names), family, params,

@@ -32,7 +32,6 @@ from __future__ import annotations
 import copy
 import difflib
 import re
-import warnings
 from collections.abc import Sequence
 
 import networkx as nx
@@ -41,7 +40,7 @@ import torch
 from torch_geometric.data import Data
 from torch_geometric.utils import degree, subgraph, to_networkx
 
-from graphens.errors import GraphensError
+from graphens.errors import GraphensError, warn
 from graphens.topology.generators import topology_graph
 
 MAP_FORMS = ("all", "degree:N", "random:N", "names:A,B,...", "class:A,B,...",
@@ -139,10 +138,9 @@ def warn_without_teacher(graph: Data) -> list[str]:
     if orphans:
         shown = ", ".join(orphans[:10]) + (f", ... (+{len(orphans) - 10} more)"
                                            if len(orphans) > 10 else "")
-        warnings.warn(
-            f"{len(orphans)} of {graph.num_nodes} nodes have no teacher (no incoming edge) and "
-            f"get no cross-supervision: {shown}. Other synapse types (synapse='both') or another "
-            "map may connect them.", stacklevel=2)
+        warn(f"{len(orphans)} of {graph.num_nodes} nodes have no teacher (no incoming edge) and "
+             f"get no cross-supervision: {shown}. Other synapse types (synapse='both') or "
+             "another map may connect them.")
     return orphans
 
 

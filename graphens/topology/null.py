@@ -19,14 +19,13 @@ Science 296:910.
 from __future__ import annotations
 
 import copy
-import warnings
 
 import numpy as np
 import torch
 from torch_geometric.data import Data
 from torch_geometric.utils import coalesce
 
-from graphens.errors import GraphensError
+from graphens.errors import GraphensError, warn
 from graphens.topology.generators import topology_graph
 
 
@@ -69,10 +68,9 @@ def rewired_null(graph: Data, seed: int = 0, swaps_per_edge: int = 10) -> Data:
     wanted = swaps_per_edge * len(source)
     done = _swap(source, target, graph.num_nodes, wanted, np.random.default_rng(seed))
     if done < wanted:
-        warnings.warn(
-            f"rewired_null: only {done} of {wanted} swaps were possible on this graph "
-            f"({graph.num_nodes} nodes, {len(source)} edges); the null is close to the "
-            "original.", stacklevel=2)
+        warn(f"rewired_null: only {done} of {wanted} swaps were possible on this graph "
+             f"({graph.num_nodes} nodes, {len(source)} edges); the null is close to the "
+             "original.")
     params = {"swaps_per_edge": swaps_per_edge}
     null = topology_graph(torch.tensor([source, target]), weight.clone(), graph.num_nodes,
                           "rewired-null", params, seed)
