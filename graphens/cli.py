@@ -118,7 +118,8 @@ def add_train_parser(commands: Any) -> None:
                        help="a family (see `graphens topology list`) or connectome:NAME "
                             "(default: all-to-all)")
     train.add_argument("--topology-param", action="append", default=[], metavar="K=V",
-                       help="topology parameter, repeatable (e.g. k=20, laterals=2)")
+                       help="topology parameter, repeatable (e.g. k=20, laterals=2) (default: the "
+                            "family's own)")
     train.add_argument("--topology-file", default=None, metavar="PATH",
                        help="read the topology from a file: edge-list CSV, GraphML/GEXF, "
                             ".npy/.csv adjacency (topology 'file' with path=PATH) (default: none)")
@@ -138,7 +139,8 @@ def add_train_parser(commands: Any) -> None:
                        help=f"receptive-field fraction d in (0, 1] ({RECOMMENDED}, digits 0.25; "
                             f"else {vision['rf_fraction']})")
     train.add_argument("--rf-param", action="append", default=[], metavar="K=V",
-                       help="receptive-field parameter, repeatable (e.g. sigma=2, patch=4)")
+                       help="receptive-field parameter, repeatable (e.g. sigma=2, patch=4) "
+                            "(default: the kind's own)")
     train.add_argument("--encoder", default=None,
                        help="encoder family (default: mlp; neural: time-distributed-mlp)")
     train.add_argument("--hidden", default=None,

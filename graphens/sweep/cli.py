@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 
@@ -75,9 +76,14 @@ def run_sweep(args: argparse.Namespace) -> int:
     rows = table.to_dict("records") if hasattr(table, "to_dict") else table
     counts = {status: sum(r["status"] == status for r in rows)
               for status in ("ok", "failed", "pending")}
+    warned = sum(bool(r.get("warnings")) for r in rows if r["status"] == "ok")
     print(f"{len(rows)} trials: {counts['ok']} ok, {counts['failed']} failed, "
           f"{counts['pending']} pending; table in {out}/results.*; plots: graphens report "
           f"{out}")
+    if warned:
+        print(f"graphens: warning: {warned} trial(s) finished with warnings (training that did "
+              "not work, unconverged probes); see the table's warning_text column.",
+              file=sys.stderr)
     return 1 if counts["failed"] else 0
 
 

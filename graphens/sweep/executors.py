@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -31,7 +32,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from graphens.errors import GraphensError
+from graphens.errors import GraphensError, GraphensWarning
 
 #: Executors by name.
 EXECUTORS = ("local", "ray")
@@ -139,7 +140,11 @@ def run_trial(payload: Payload) -> dict[str, Any]:
                                  payload.get("extras", {}))
                    if config.modality == "vision" else None)
         trial_dir = Path(payload["dir"])
-        results = run(config, trial_dir, resume=True, progress=False, dataset=dataset)
+        # A trial's warnings go to its results.json and the table's warnings column; printed,
+        # they would only break the sweep's progress bar.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", GraphensWarning)
+            results = run(config, trial_dir, resume=True, progress=False, dataset=dataset)
         _keep_only(trial_dir, payload.get("keep", "all"))
         return {**base, "status": "ok", "results": results,
                 "seconds": time.perf_counter() - started}

@@ -162,7 +162,11 @@ def test_cli_sweep_and_report(copy, tmp_path, capsys):
     spec_file = tmp_path / "two-by-two.json"
     spec_file.write_text(json.dumps(SPEC))
     assert cli(["sweep", str(spec_file), "--out", str(copy), "--quiet"]) == 0
-    assert "4 trials: 4 ok, 0 failed" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "4 trials: 4 ok, 0 failed" in printed.out
+    warned = sum(int(w) > 0 for w in read_table(copy)["warnings"])
+    assert (f"{warned} trial(s) finished with warnings" in printed.err) == (warned > 0)
+    assert "UserWarning" not in printed.err  # trial warnings stay in the table
     assert cli(["report", str(copy), "--compare", "ring", "G_N^k"]) == 0
     printed = capsys.readouterr().out
     assert "report.md" in printed and "accuracy_vs_edges.png" in printed
