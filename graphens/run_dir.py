@@ -48,7 +48,7 @@ def claim_run_dir(out_dir: str | os.PathLike[str], config: RunConfig, *, resume:
             raise GraphensError(
                 f"--out {str(out)!r} holds run files ({', '.join(present)}) of an unknown "
                 "configuration; choose a new --out, or pass --overwrite to replace them.")
-        differing = config.differences(saved, ignore=("device", "epochs"))
+        differing = config.differences(_resolved(saved), ignore=("device", "epochs"))
         if differing:
             raise GraphensError(
                 f"--out {str(out)!r} holds another run ({'; '.join(differing)}); choose a new "
@@ -87,6 +87,15 @@ def _check_writable(out: Path) -> None:
         reason = err.strerror or type(err).__name__
         raise GraphensError(f"--out {str(out)!r} cannot be written ({reason}); choose a "
                             "directory you can write to.") from None
+
+
+def _resolved(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved configuration with its unset fields resolved as today (runs written before a
+    field existed compare equal when they are the same run)."""
+    try:
+        return asdict(RunConfig(**saved))
+    except (GraphensError, TypeError):
+        return saved
 
 
 def _saved_config(out: Path) -> dict[str, Any] | None:

@@ -90,3 +90,14 @@ def test_a_damaged_run_json_is_an_error_and_is_kept(tmp_path):
     with pytest.raises(GraphensError, match="damaged"):
         claim_run_dir(tmp_path, RunConfig(), resume=True)
     assert (tmp_path / "run.json").read_text() == "{not json"
+
+
+def test_a_run_written_before_new_fields_existed_is_the_same_run(tmp_path):
+    config = RunConfig(epochs=2)
+    old = {k: v for k, v in json.loads(json.dumps(config.identity())).items()
+           if k not in ("modality", "objective", "bins", "frame_groups", "decode_frames")}
+    (tmp_path / "results.json").write_text(json.dumps({"config": old}))
+    (tmp_path / "checkpoint.pt").write_bytes(b"state")
+    claim_run_dir(tmp_path, config, resume=True)  # not "another run"
+    with pytest.raises(GraphensError, match=r"another run \(seed: 0 -> 1\)"):
+        claim_run_dir(tmp_path, RunConfig(epochs=2, seed=1), resume=True)
