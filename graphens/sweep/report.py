@@ -15,8 +15,10 @@
   accuracy against every graph metric that varies across the CLoSeR settings, over all
   topology families, each panel titled with its Spearman rank correlation (strongest first);
 * ``report.md`` — the sweep's trials, a table of settings with 95 % CIs, the correlations,
-  paired tests (paired t-test and Wilcoxon signed-rank over seeds) between topologies at
-  matched edge counts, the failed trials, and links to the plots.
+  paired tests between topologies at matched edge counts (over seeds: mean paired difference
+  with its bootstrap 95 % CI, paired t-test p raw and Holm-adjusted over the whole table,
+  Wilcoxon signed-rank p, and the seed pairs needed for 80 % power, :mod:`graphens.stats`),
+  the failed trials, and links to the plots.
 
 A *setting* is one point of the sweep without its seed: statistics are over the seeds of a
 setting. A *series* is a topology label, split further when the same label covers several
@@ -36,6 +38,7 @@ from typing import Any
 
 from graphens.errors import GraphensError
 from graphens.io import atomic_write_bytes, atomic_write_text
+from graphens.stats import MAX_SEEDS, achieved_power, holm, paired_difference, seeds_for_power
 from graphens.sweep.spec import EXTRA_FIELDS
 from graphens.sweep.table import read_table
 
@@ -45,6 +48,9 @@ _TOPOLOGY_COLUMNS = ("topology", "baseline", "stop_gradient")
 #: Run fields never treated as swept conditions.
 _IGNORED = ("seed", "device")
 _MAX_FACETS = 6
+#: Significance level and target power of the paired tests (and their Holm correction).
+ALPHA = 0.05
+POWER = 0.8
 _NICE = {"single_accuracy": "single-node accuracy", "ensemble_accuracy": "ensemble accuracy",
          "nodes": "N (nodes)", "rf_fraction": "d (receptive-field fraction)",
          "num_edges": "edges E", "loss_flops_per_step": "loss FLOPs per step",
@@ -89,25 +95,39 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, int]
     return float(result.statistic), float(result.pvalue), n
 
 
-def paired_tests(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
-    """Mean difference a - b, paired t-test and Wilcoxon signed-rank p-values."""
+def paired_tests(a: Sequence[float], b: Sequence[float], *, seed: int = 0,
+                 alpha: float = ALPHA, power: float = POWER) -> dict[str, float]:
+    r"""Paired comparison of ``a - b`` over seeds: tests, bootstrap CI and power.
+
+    :func:`graphens.stats.paired_difference` (mean :math:`\bar d`, sd :math:`s_d`, paired
+    t-test :math:`t = \bar d / (s_d/\sqrt{n})`, bootstrap percentile ``1 - alpha`` CI of
+    :math:`\bar d` from resampling pairs with ``seed``), the Wilcoxon signed-rank p-value, and
+    :func:`graphens.stats.seeds_for_power` / :func:`graphens.stats.achieved_power` for the
+    observed :math:`\bar d / s_d`.
+
+    Returns
+    -------
+    dict
+        ``n``, ``diff``, ``sd``, ``t``, ``p_t``, ``ci_low``, ``ci_high``, ``p_wilcoxon``,
+        ``seeds_needed`` (int, ``math.inf`` beyond :data:`graphens.stats.MAX_SEEDS`, or None
+        without an effect to power) and ``power`` (at the current ``n``); NaN where undefined.
+    """
     import warnings
 
     from scipy import stats
 
+    result = paired_difference(a, b, seed=seed, alpha=alpha)
+    out: dict[str, Any] = {"n": result.n, "diff": result.mean, "sd": result.sd,
+                           "t": result.t, "p_t": result.p, "ci_low": result.ci_low,
+                           "ci_high": result.ci_high, "p_wilcoxon": math.nan,
+                           "seeds_needed": seeds_for_power(result.mean, result.sd, alpha,
+                                                           power),
+                           "power": achieved_power(result.mean, result.sd, result.n, alpha)}
     diffs = [x - y for x, y in zip(a, b, strict=True)]
-    out = {"n": len(diffs), "diff": sum(diffs) / len(diffs) if diffs else math.nan,
-           "t": math.nan, "p_t": math.nan, "p_wilcoxon": math.nan}
-    if len(diffs) < 2:
-        return out
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if any(d != diffs[0] for d in diffs):
-            test = stats.ttest_rel(a, b)
-            out["t"], out["p_t"] = float(test.statistic), float(test.pvalue)
-        if any(d != 0 for d in diffs):
-            with contextlib.suppress(ValueError):
-                out["p_wilcoxon"] = float(stats.wilcoxon(a, b).pvalue)
+    if len(diffs) >= 2 and any(d != 0 for d in diffs):
+        with warnings.catch_warnings(), contextlib.suppress(ValueError):
+            warnings.simplefilter("ignore")
+            out["p_wilcoxon"] = float(stats.wilcoxon(a, b).pvalue)
     return out
 
 
@@ -414,6 +434,11 @@ def matched_comparisons(analysis: Analysis, compare: Sequence[tuple[str, str]] |
                         tolerance: float = 0.0) -> list[dict[str, Any]]:
     """Paired tests over seeds between CLoSeR series at matched edge counts.
 
+    Each row holds, per accuracy column, :func:`paired_tests` (``<column>.diff``, ``.ci_low``,
+    ``.ci_high``, ``.p_t``, ``.p_wilcoxon``, ``.seeds_needed``, ``.power``, …) and
+    ``<column>.p_holm``, the Holm-adjusted t-test p-value over every comparison returned
+    (both accuracy columns of every row: one family).
+
     Parameters
     ----------
     compare : list of (series or label, series or label), optional
@@ -456,7 +481,16 @@ def matched_comparisons(analysis: Analysis, compare: Sequence[tuple[str, str]] |
             row.update({f"{column}.{k}": v for k, v in tests.items()})
         row["n"] = len(common)
         out.append(row)
+    _holm_over(out)
     return out
+
+
+def _holm_over(tests: list[dict[str, Any]]) -> None:
+    """Add ``<accuracy>.p_holm``: Holm over every t-test p-value of ``tests`` (both accuracies)."""
+    keys = [(i, column) for i in range(len(tests)) for column in ACCURACIES]
+    adjusted = holm([tests[i][f"{column}.p_t"] for i, column in keys])
+    for (i, column), p in zip(keys, adjusted, strict=True):
+        tests[i][f"{column}.p_holm"] = p
 
 
 # --------------------------------------------------------------------------------------------
@@ -480,6 +514,56 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def _diff_ci(test: dict[str, Any], column: str) -> str:
+    diff = test[f"{column}.diff"]
+    low, high = test[f"{column}.ci_low"], test[f"{column}.ci_high"]
+    if math.isnan(low):
+        return f"{diff:+.4f}"
+    return f"{diff:+.4f} [{low:+.4f}, {high:+.4f}]"
+
+
+def _needed(test: dict[str, Any], column: str) -> str:
+    needed, power = test[f"{column}.seeds_needed"], test[f"{column}.power"]
+    if needed is None:
+        return "–"
+    count = f"> {MAX_SEEDS}" if math.isinf(needed) else str(needed)
+    return count if math.isnan(power) else f"{count} ({power:.2f})"
+
+
+def _tests_table(tests: list[dict[str, Any]]) -> str:
+    """The paired-tests table: per accuracy Δ [bootstrap CI], p, Holm p, seeds for power."""
+    power = f"seeds for {POWER:.0%} power at α {ALPHA:g} (power now)".replace("%", " %")
+    header = ["a", "b", "edges", "conditions", "seeds"]
+    for nice in ("ensemble", "single"):
+        header += [f"Δ {nice} [95 % CI]", "p (t)", "p (Holm)"]
+        header += ["p (Wilcoxon)"] if nice == "ensemble" else []
+        header += [power]
+    rows = []
+    for t in tests:
+        row = [t["a"], t["b"], f"{t['edges_a']}/{t['edges_b']}", t["conditions"] or "–", t["n"]]
+        for column in ("ensemble_accuracy", "single_accuracy"):
+            row += [_diff_ci(t, column), _p(t[f"{column}.p_t"]), _p(t[f"{column}.p_holm"])]
+            row += [_p(t[f"{column}.p_wilcoxon"])] if column == "ensemble_accuracy" else []
+            row += [_needed(t, column)]
+        rows.append(row)
+    return _table(header, rows)
+
+
+def _tests_sentence(tests: list[dict[str, Any]]) -> str:
+    """How many differences survive Holm, and how many this many seeds cannot answer."""
+    results = [(t[f"{c}.p_holm"], t[f"{c}.seeds_needed"], t["n"]) for t in tests
+               for c in ACCURACIES]
+    tested = [r for r in results if not math.isnan(r[0])]
+    survive = sum(p <= ALPHA for p, _, _ in tested)
+    short = sum(needed is not None and needed > n and p > ALPHA for p, needed, n in tested)
+    return (f"{survive} of {len(tested)} differences (ensemble and single-node, every row: one "
+            f"family) survive Holm's correction at α {ALPHA:g}. The CIs are bootstrap "
+            f"percentile intervals of the mean paired difference (pairs resampled). {short} of "
+            f"the others would need more seed pairs than were run for {POWER:.0%} power at "
+            f"α {ALPHA:g} against the difference observed: not answerable at this budget (a "
+            "large p there is no evidence of no difference).").replace("%", " %")
 
 
 def summary_markdown(analysis: Analysis, name: str, correlations: dict[str, Any],
@@ -525,12 +609,8 @@ def summary_markdown(analysis: Analysis, name: str, correlations: dict[str, Any]
                             rows))
     if tests:
         lines += ["", "## Paired tests at matched edge counts (over seeds; Δ = a − b)", ""]
-        rows = [[t["a"], t["b"], f"{t['edges_a']}/{t['edges_b']}", t["conditions"] or "–",
-                 t["n"], f"{t['ensemble_accuracy.diff']:+.4f}", _p(t["ensemble_accuracy.p_t"]),
-                 _p(t["ensemble_accuracy.p_wilcoxon"]), f"{t['single_accuracy.diff']:+.4f}",
-                 _p(t["single_accuracy.p_t"])] for t in tests]
-        lines.append(_table(["a", "b", "edges", "conditions", "seeds", "Δ ensemble",
-                             "p (t)", "p (Wilcoxon)", "Δ single", "p (t)"], rows))
+        lines.append(_tests_table(tests))
+        lines += ["", _tests_sentence(tests)]
     failed = table[table["status"] == "failed"]
     if len(failed):
         lines += ["", "## Failed trials", ""]

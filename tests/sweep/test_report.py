@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from graphens.errors import GraphensError
+from graphens.stats import achieved_power, paired_difference, seeds_for_power
 from graphens.sweep.report import mean_ci, paired_tests, spearman, write_report
 
 
@@ -51,6 +52,8 @@ def test_statistics():
     assert math.isnan(spearman([1, 1, 1], [1, 2, 3])[0])
     tests = paired_tests([0.5, 0.6, 0.7, 0.8], [0.4, 0.52, 0.61, 0.69])
     assert tests["diff"] == pytest.approx(0.095) and tests["p_t"] < 0.01
+    assert tests["ci_low"] <= 0.095 <= tests["ci_high"] and tests["n"] == 4
+    assert tests["seeds_needed"] <= 4 and tests["power"] > 0.8
 
 
 def test_report_writes_plots_and_summary(tmp_path):
@@ -63,7 +66,8 @@ def test_report_writes_plots_and_summary(tmp_path):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = done["summary"].read_text()
     assert "4 ok" not in summary and "1 failed" in summary
-    assert "| G_N^k | ring | 20/20 | – | 4 | +0.0185 |" in summary
+    # the ensemble difference now carries its bootstrap 95 % CI (pairs resampled)
+    assert "| G_N^k | ring | 20/20 | – | 4 | +0.0185 [+0.0175, +0.0195] |" in summary
     ring = [t for t in done["tests"] if {t["a"], t["b"]} == {"ring", "G_N^k"}]
     assert len(ring) == 1 and ring[0]["ensemble_accuracy.p_t"] < 1e-3
     rho = done["correlations"]["graph.density"]["ensemble_accuracy"][0]
@@ -72,6 +76,47 @@ def test_report_writes_plots_and_summary(tmp_path):
     settings = done["settings"]
     a2a = settings[settings["series"] == "all-to-all"].iloc[0]
     assert a2a["seeds"] == 4 and a2a["ensemble_accuracy"] == pytest.approx(0.81)
+
+
+def test_paired_table_has_ci_holm_and_power_columns(tmp_path):
+    table = synthetic()
+    # a noisy single-node gap between ring and G_N^k at 20 edges: 4 seeds cannot settle it
+    jitter = {0: 0.03, 1: -0.025, 2: 0.02, 3: -0.015}
+    ring = table["label"] == "ring"
+    table.loc[ring, "single_accuracy"] += table.loc[ring, "seed"].map(jitter)
+    table.to_csv(tmp_path / "results.csv", index=False)
+    done = write_report(tmp_path, compare=[("ring", "G_N^k")])
+    summary = done["summary"].read_text()
+    header = next(line for line in summary.splitlines() if line.startswith("| a | b |"))
+    assert header == (
+        "| a | b | edges | conditions | seeds | Δ ensemble [95 % CI] | p (t) | p (Holm) | "
+        "p (Wilcoxon) | seeds for 80 % power at α 0.05 (power now) | Δ single [95 % CI] | "
+        "p (t) | p (Holm) | seeds for 80 % power at α 0.05 (power now) |")
+    (test,) = done["tests"]
+    ensemble = paired_difference(*_pairs(table, "ensemble_accuracy"))
+    single = paired_difference(*_pairs(table, "single_accuracy"))
+    assert test["ensemble_accuracy.ci_low"] == pytest.approx(ensemble.ci_low)
+    assert test["single_accuracy.p_t"] == pytest.approx(single.p)
+    # Holm over the report's two t-tests: the smaller p doubled, the larger kept
+    assert test["ensemble_accuracy.p_holm"] == pytest.approx(2 * ensemble.p)
+    assert test["single_accuracy.p_holm"] == pytest.approx(max(single.p, 2 * ensemble.p))
+    assert test["ensemble_accuracy.seeds_needed"] <= 4 < test["single_accuracy.seeds_needed"]
+    needed = seeds_for_power(single.mean, single.sd)
+    row = next(line for line in summary.splitlines() if line.startswith("| G_N^k | ring"))
+    power = achieved_power(single.mean, single.sd, 4)
+    assert row.endswith(f"| {needed} ({power:.2f}) |") and power < 0.8
+    assert ("1 of 2 differences (ensemble and single-node, every row: one family) survive "
+            "Holm's correction at α 0.05") in summary
+    assert "1 of the others would need more seed pairs than were run" in summary
+    assert "not answerable at this budget" in summary
+
+
+def _pairs(table, column):
+    """G_N^k (k 20, the one at 20 edges) and ring accuracies, seed by seed."""
+    ok = table[(table["status"] == "ok") & (table["num_edges"] == 20)]
+    gnk = ok[ok["label"] == "G_N^k"].groupby("seed")[column].mean()
+    ring = ok[ok["label"] == "ring"].set_index("seed")[column]
+    return gnk.tolist(), ring.loc[gnk.index].tolist()
 
 
 def test_swept_condition_gets_facets_and_its_own_plot(tmp_path):
