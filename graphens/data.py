@@ -14,6 +14,8 @@ from __future__ import annotations
 import gzip
 import inspect
 import os
+import pickle
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,28 +24,48 @@ import numpy as np
 import torch
 
 from graphens.errors import GraphensError
+from graphens.validation import Options, check_value
 
 __all__ = [
+    "CIFAR100_URL",
+    "CIFAR10_URL",
     "FASHION_MNIST_FILES",
     "FASHION_MNIST_SYSTEM_DIR",
+    "FASHION_MNIST_URL",
+    "MNIST_FILES",
+    "MNIST_MIRROR_URL",
+    "MNIST_URL",
     "Dataset",
+    "cifar10",
+    "cifar100",
     "digits",
     "fashion_mnist",
     "from_arrays",
     "load_dataset",
+    "mnist",
     "read_idx",
 ]
 
 #: Where the Debian package ``dataset-fashion-mnist`` installs the (gzipped) idx files.
 FASHION_MNIST_SYSTEM_DIR = "/usr/share/datasets/fashion-mnist"
 
-#: The four idx files of Fashion-MNIST (each may also be present with a ``.gz`` suffix).
-FASHION_MNIST_FILES = {
+#: The four idx files of MNIST (each may also be present with a ``.gz`` suffix).
+MNIST_FILES = {
     "x_train": "train-images-idx3-ubyte",
     "y_train": "train-labels-idx1-ubyte",
     "x_test": "t10k-images-idx3-ubyte",
     "y_test": "t10k-labels-idx1-ubyte",
 }
+
+#: Fashion-MNIST's idx files have MNIST's names.
+FASHION_MNIST_FILES = MNIST_FILES
+
+#: Where the official archives and files are published (named in the missing-data errors).
+MNIST_URL = "http://yann.lecun.com/exdb/mnist/"
+MNIST_MIRROR_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"  # torchvision's mirror
+FASHION_MNIST_URL = "https://github.com/zalandoresearch/fashion-mnist (folder data/fashion)"
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR100_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
 
 _MAX_POSITIONS_REPORTED = 5
 
@@ -447,10 +469,100 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     return data.astype(dtype.newbyteorder("="), copy=True)
 
 
-def _find_idx_file(folder: Path, stem: str) -> Path | None:
-    for candidate in (folder / stem, folder / f"{stem}.gz"):
-        if candidate.is_file():
-            return candidate
+# --------------------------------------------------------------------------------------------
+# Files on disk: where each dataset's files are looked for, and how to get them
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where one dataset's files are looked for, and how a user gets them.
+
+    Under a base folder ``B`` (``root``, then ``$GRAPHENS_DATA``) the files are looked for in
+    ``B/home/inner`` (the graphens convention), ``B/inner`` (the official archive extracted into
+    ``B``) and ``B/torchvision_folder`` (torchvision's layout under its root), after ``B`` itself
+    for ``root`` (and for ``$GRAPHENS_DATA`` when ``env_itself``). ``get`` says how to get the
+    files, with ``{into}`` where the folders to put them in go.
+    """
+
+    title: str
+    files: Mapping[str, str]
+    home: str
+    inner: str
+    torchvision: str
+    torchvision_folder: str
+    get: str
+    compressed: bool = False
+    env_itself: bool = False
+
+    def folders(self, base: Path, itself: bool) -> list[Path]:
+        out = [base] if itself else []
+        out.append(base / self.home / self.inner)
+        if self.inner:
+            out.append(base / self.inner)
+        out.append(base / self.torchvision_folder)
+        return out
+
+    def describe_files(self) -> str:
+        suffix = "[.gz]" if self.compressed else ""
+        return ", ".join(f"{name}{suffix}" for name in self.files.values())
+
+
+_MNIST_GET = (
+    "download train-images-idx3-ubyte.gz and the other three files from {url} into {{into}}"
+)
+
+_MNIST = _Source(
+    title="MNIST",
+    files=MNIST_FILES,
+    home="mnist",
+    inner="",
+    torchvision="MNIST",
+    torchvision_folder="MNIST/raw",
+    get=_MNIST_GET.format(url=f"{MNIST_URL} (mirror {MNIST_MIRROR_URL})"),
+    compressed=True,
+)
+
+_FASHION_MNIST = _Source(
+    title="Fashion-MNIST",
+    files=FASHION_MNIST_FILES,
+    home="fashion-mnist",
+    inner="",
+    torchvision="FashionMNIST",
+    torchvision_folder="FashionMNIST/raw",
+    get=_MNIST_GET.format(url=FASHION_MNIST_URL)
+    + ", or `apt-get install dataset-fashion-mnist`",
+    compressed=True,
+    env_itself=True,
+)
+
+_CIFAR10 = _Source(
+    title="CIFAR-10",
+    files={**{f"train{i}": f"data_batch_{i}" for i in range(1, 6)}, "test": "test_batch"},
+    home="cifar",
+    inner="cifar-10-batches-py",
+    torchvision="CIFAR10",
+    torchvision_folder="cifar-10-batches-py",
+    get=f"download {CIFAR10_URL} and extract it into {{into}} (it unpacks to "
+    "cifar-10-batches-py/)",
+)
+
+_CIFAR100 = _Source(
+    title="CIFAR-100",
+    files={"train": "train", "test": "test"},
+    home="cifar",
+    inner="cifar-100-python",
+    torchvision="CIFAR100",
+    torchvision_folder="cifar-100-python",
+    get=f"download {CIFAR100_URL} and extract it into {{into}} (it unpacks to "
+    "cifar-100-python/)",
+)
+
+
+def _find_file(folder: Path, name: str, compressed: bool) -> Path | None:
+    for candidate in (name, f"{name}.gz") if compressed else (name,):
+        if (folder / candidate).is_file():
+            return folder / candidate
     return None
 
 
@@ -461,43 +573,152 @@ def _default_download_dir() -> Path:
     return Path.home() / ".cache" / "graphens"
 
 
-def _fashion_mnist_search_dirs(root: str | os.PathLike[str] | None) -> list[Path]:
+def _search_dirs(
+    source: _Source, root: str | os.PathLike[str] | None, extra: tuple[Path, ...] = ()
+) -> list[Path]:
     dirs: list[Path] = []
     if root is not None:
-        base = Path(root).expanduser()
-        dirs += [base, base / "fashion-mnist", base / "FashionMNIST" / "raw"]
+        dirs += source.folders(Path(root).expanduser(), itself=True)
     env = os.environ.get("GRAPHENS_DATA")
     if env:
-        base = Path(env).expanduser()
-        dirs += [base, base / "fashion-mnist", base / "FashionMNIST" / "raw"]
-    dirs.append(Path(FASHION_MNIST_SYSTEM_DIR))
+        dirs += source.folders(Path(env).expanduser(), itself=source.env_itself)
+    dirs += extra
     # Where download=True puts the files (torchvision's layout) when GRAPHENS_DATA is unset.
-    dirs.append(Path.home() / ".cache" / "graphens" / "FashionMNIST" / "raw")
-    seen: set[Path] = set()
-    unique = []
-    for d in dirs:
-        if d not in seen:
-            seen.add(d)
-            unique.append(d)
-    return unique
+    dirs.append(Path.home() / ".cache" / "graphens" / source.torchvision_folder)
+    return list(dict.fromkeys(dirs))
 
 
-def _locate_fashion_mnist(dirs: list[Path]) -> dict[str, Path] | None:
+def _locate(source: _Source, dirs: list[Path]) -> dict[str, Path] | None:
     for folder in dirs:
-        found = {key: _find_idx_file(folder, stem) for key, stem in FASHION_MNIST_FILES.items()}
-        if all(p is not None for p in found.values()):
+        found = {key: _find_file(folder, name, source.compressed)
+                 for key, name in source.files.items()}
+        if all(path is not None for path in found.values()):
             return found  # type: ignore[return-value]
     return None
+
+
+def _missing_message(source: _Source, root: str | os.PathLike[str] | None,
+                     dirs: list[Path]) -> str:
+    env = os.environ.get("GRAPHENS_DATA")
+    convention = f"$GRAPHENS_DATA/{source.home}"
+    if env:
+        convention += f" (= {Path(env).expanduser() / source.home})"
+    into = convention if root is None else f"{Path(root).expanduser()} or {convention}"
+    return (
+        f"{source.title} files ({source.describe_files()}) were not found; searched: "
+        f"{', '.join(str(d) for d in dirs)}. To get them, {source.get.format(into=into)}; or "
+        "pass download=True with torchvision installed (pip install 'graphens[download]')."
+    )
+
+
+def _download(source: _Source, root: str | os.PathLike[str] | None) -> dict[str, Path] | None:
+    try:
+        import torchvision.datasets as tv_datasets  # type: ignore[import-not-found]
+    except ImportError as exc:
+        raise GraphensError(
+            f"download=True needs torchvision to fetch {source.title}, and it is not installed; "
+            "pip install 'graphens[download]', or put the files in place yourself "
+            "(download=False says where)."
+        ) from exc
+    target = Path(root).expanduser() if root is not None else _default_download_dir()
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        for train in (True, False):
+            getattr(tv_datasets, source.torchvision)(str(target), train=train, download=True)
+    except Exception as exc:  # network errors come in many types
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise GraphensError(
+            f"downloading {source.title} with torchvision into {target} failed ({reason}); "
+            "check the network, or put the files in place yourself (download=False says where)."
+        ) from exc
+    return _locate(source, source.folders(target, itself=True))
+
+
+def _dataset_files(source: _Source, root: str | os.PathLike[str] | None, download: bool,
+                   extra: tuple[Path, ...] = ()) -> dict[str, Path]:
+    """The paths of ``source.files`` (by key), found, downloaded, or a one-line error."""
+    dirs = _search_dirs(source, root, extra)
+    found = _locate(source, dirs)
+    if found is None and download:
+        found = _download(source, root)
+    if found is None:
+        raise GraphensError(_missing_message(source, root, dirs))
+    return found
+
+
+def _pixels(images: np.ndarray) -> torch.Tensor:
+    """``uint8`` images ``[n, ...]`` as flat ``float32`` rows in ``[0, 1]``."""
+    flat = np.ascontiguousarray(images.reshape(len(images), -1))
+    return torch.from_numpy(flat).to(torch.float32) / 255.0
+
+
+# --------------------------------------------------------------------------------------------
+# MNIST and Fashion-MNIST (idx files)
+# --------------------------------------------------------------------------------------------
+
+
+def _idx_dataset(source: _Source, name: str, root: str | os.PathLike[str] | None,
+                 download: bool, extra: tuple[Path, ...] = ()) -> Dataset:
+    found = _dataset_files(source, root, download, extra)
+    arrays = {key: read_idx(path) for key, path in found.items()}
+    for key in ("x_train", "x_test"):
+        if arrays[key].ndim != 3 or arrays[key].shape[1:] != (28, 28):
+            raise GraphensError(
+                f"{found[key]} holds an array of shape {arrays[key].shape}, not [n, 28, 28] "
+                f"images; replace it with the original {source.title} file."
+            )
+    return from_arrays(
+        _pixels(arrays["x_train"]),
+        arrays["y_train"],
+        _pixels(arrays["x_test"]),
+        arrays["y_test"],
+        image_shape=(28, 28, 1),
+        name=name,
+    )
+
+
+def mnist(root: str | os.PathLike[str] | None = None, download: bool = False) -> Dataset:
+    """MNIST handwritten digits (60 000 train / 10 000 test 28×28 grey images, 10 classes).
+
+    The four idx files (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+    ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, each plain or ``.gz``) are looked
+    for, in order, in ``root``, ``root/mnist``, ``root/MNIST/raw`` (torchvision's layout),
+    ``$GRAPHENS_DATA/mnist``, ``$GRAPHENS_DATA/MNIST/raw`` and ``~/.cache/graphens/MNIST/raw``.
+    ``$GRAPHENS_DATA`` itself is not searched: Fashion-MNIST's files have the same names.
+    Pixels are divided by 255 into ``[0, 1]``; ``image_shape = (28, 28, 1)``.
+
+    Parameters
+    ----------
+    root : path-like, optional
+        A folder to search first (it may be a torchvision root).
+    download : bool
+        If the files are not found, download them with ``torchvision.datasets.MNIST`` (needs
+        torchvision, ``pip install 'graphens[download]'``, and network access) into ``root``,
+        else ``$GRAPHENS_DATA``, else ``~/.cache/graphens``.
+
+    Returns
+    -------
+    Dataset
+        Named ``"mnist"``.
+
+    Raises
+    ------
+    GraphensError
+        If the files cannot be found (or downloaded); the message lists the folders searched,
+        the URL of the files and where to put them.
+    """
+    return _idx_dataset(_MNIST, "mnist", root, download)
 
 
 def fashion_mnist(root: str | os.PathLike[str] | None = None, download: bool = False) -> Dataset:
     """Fashion-MNIST (60 000 train / 10 000 test 28×28 grey images, 10 classes).
 
-    The four idx files (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
-    ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, each plain or ``.gz``) are looked
-    for, in order, in ``root``, ``$GRAPHENS_DATA``, ``$GRAPHENS_DATA/fashion-mnist`` (each also
-    in torchvision's ``FashionMNIST/raw`` sub-folder), ``/usr/share/datasets/fashion-mnist``
-    (the Debian package ``dataset-fashion-mnist``) and ``~/.cache/graphens/FashionMNIST/raw``.
+    The four idx files (the names of MNIST's: ``train-images-idx3-ubyte``,
+    ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, each
+    plain or ``.gz``) are looked for, in order, in ``root``, ``$GRAPHENS_DATA``,
+    ``$GRAPHENS_DATA/fashion-mnist`` (each also in torchvision's ``FashionMNIST/raw``
+    sub-folder), ``/usr/share/datasets/fashion-mnist`` (the Debian package
+    ``dataset-fashion-mnist``) and ``~/.cache/graphens/FashionMNIST/raw``.
     Pixels are divided by 255 into ``[0, 1]``; ``image_shape = (28, 28, 1)``.
 
     Parameters
@@ -506,7 +727,7 @@ def fashion_mnist(root: str | os.PathLike[str] | None = None, download: bool = F
         A folder to search first.
     download : bool
         If the files are not found, download them with ``torchvision.datasets.FashionMNIST``
-        (needs torchvision and network access) into ``$GRAPHENS_DATA`` or
+        (needs torchvision and network access) into ``root``, else ``$GRAPHENS_DATA``, else
         ``~/.cache/graphens``.
 
     Returns
@@ -520,54 +741,145 @@ def fashion_mnist(root: str | os.PathLike[str] | None = None, download: bool = F
         If the files cannot be found (or downloaded); the message lists the folders searched
         and how to get the data.
     """
-    dirs = _fashion_mnist_search_dirs(root)
-    found = _locate_fashion_mnist(dirs)
-    if found is None and download:
-        found = _download_fashion_mnist(dirs)
-    if found is None:
-        searched = ", ".join(str(d) for d in dirs)
-        raise GraphensError(
-            "Fashion-MNIST idx files (train-images-idx3-ubyte[.gz] and the other three) were not "
-            f"found; searched: {searched}. Install them with `apt-get install "
-            "dataset-fashion-mnist`, or set GRAPHENS_DATA to a folder holding the idx files, or "
-            "pass download=True with torchvision installed."
-        )
-    arrays = {key: read_idx(path) for key, path in found.items()}
-    for key in ("x_train", "x_test"):
-        if arrays[key].ndim != 3 or arrays[key].shape[1:] != (28, 28):
-            raise GraphensError(
-                f"{found[key]} holds an array of shape {arrays[key].shape}, not [n, 28, 28] "
-                "images; replace it with the original Fashion-MNIST file."
-            )
-    x_train = torch.from_numpy(arrays["x_train"].reshape(-1, 784)).to(torch.float32) / 255.0
-    x_test = torch.from_numpy(arrays["x_test"].reshape(-1, 784)).to(torch.float32) / 255.0
-    return from_arrays(
-        x_train,
-        arrays["y_train"],
-        x_test,
-        arrays["y_test"],
-        image_shape=(28, 28, 1),
-        name="fashion-mnist",
-    )
+    return _idx_dataset(_FASHION_MNIST, "fashion-mnist", root, download,
+                        extra=(Path(FASHION_MNIST_SYSTEM_DIR),))
 
 
-def _download_fashion_mnist(dirs: list[Path]) -> dict[str, Path] | None:
+# --------------------------------------------------------------------------------------------
+# CIFAR-10 and CIFAR-100 (python batches)
+# --------------------------------------------------------------------------------------------
+
+# The globals a CIFAR batch pickle may name: numpy arrays and (protocol 2 written by Python 3)
+# bytes. Anything else is refused, so a tampered file cannot run code when it is read.
+_CIFAR_PICKLE_GLOBALS = frozenset({
+    ("_codecs", "encode"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+})
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _CIFAR_PICKLE_GLOBALS:
+            raise pickle.UnpicklingError(
+                f"it names {module}.{name}, which a CIFAR batch never does")
+        return super().find_class(module, name)
+
+
+def _read_cifar_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """``(images, labels)`` of one python batch: ``uint8 [n, 3072]`` rows and ``[n]`` labels."""
     try:
-        from torchvision.datasets import FashionMNIST  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    target = _default_download_dir()
-    target.mkdir(parents=True, exist_ok=True)
-    try:
-        FashionMNIST(str(target), train=True, download=True)
-        FashionMNIST(str(target), train=False, download=True)
-    except Exception as exc:  # network errors come in many types
+        with open(path, "rb") as fh:
+            batch = _BatchUnpickler(fh, encoding="bytes").load()
+    except Exception as exc:  # a damaged pickle raises many types
+        reason = " ".join(str(exc).split()) or type(exc).__name__
         raise GraphensError(
-            f"downloading Fashion-MNIST into {target} failed ({exc}); install the files with "
-            "`apt-get install dataset-fashion-mnist` or set GRAPHENS_DATA to a folder holding "
-            "the idx files."
+            f"{path} cannot be read as a CIFAR python batch ({reason}); download and extract "
+            "the archive again."
         ) from exc
-    return _locate_fashion_mnist([target / "FashionMNIST" / "raw", target])
+    images = batch.get(b"data") if isinstance(batch, dict) else None
+    labels = np.asarray(batch.get(label_key, [])) if isinstance(batch, dict) else np.empty(0)
+    if (not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 2
+            or images.shape[1] != 3072 or labels.shape != (len(images),)
+            or not np.issubdtype(labels.dtype, np.integer)):
+        raise GraphensError(
+            f"{path} is not a CIFAR python batch (it needs b'data', uint8 [n, 3072], and "
+            f"{label_key!r}, n integer labels); download and extract the archive again."
+        )
+    return images, labels
+
+
+def _cifar_dataset(source: _Source, name: str, root: str | os.PathLike[str] | None,
+                   download: bool, label_key: bytes) -> Dataset:
+    found = _dataset_files(source, root, download)
+    train = [_read_cifar_batch(found[key], label_key) for key in found if key != "test"]
+    x_test, y_test = _read_cifar_batch(found["test"], label_key)
+    x_train = np.concatenate([images for images, _ in train])
+    y_train = np.concatenate([labels for _, labels in train])
+
+    def channel_last(images: np.ndarray) -> torch.Tensor:
+        # each row is the 1024 red values, then the green, then the blue, each 32x32 row-major
+        return _pixels(images.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+
+    return from_arrays(channel_last(x_train), y_train, channel_last(x_test), y_test,
+                       image_shape=(32, 32, 3), name=name)
+
+
+def cifar10(root: str | os.PathLike[str] | None = None, download: bool = False) -> Dataset:
+    """CIFAR-10 (50 000 train / 10 000 test 32×32 colour images, 10 classes).
+
+    Reads the python version of the official archive (``cifar-10-python.tar.gz`` from
+    https://www.cs.toronto.edu/~kriz/cifar.html), extracted: the folder
+    ``cifar-10-batches-py/`` with the pickled batches ``data_batch_1`` … ``data_batch_5``
+    (train, in that order) and ``test_batch``. It is looked for, in order, in ``root`` (the
+    batches themselves), ``root/cifar/cifar-10-batches-py``, ``root/cifar-10-batches-py`` (a
+    torchvision root), the same two under ``$GRAPHENS_DATA``, and
+    ``~/.cache/graphens/cifar-10-batches-py``. Each batch holds ``b"data"``, ``uint8 [n, 3072]``
+    channel-first (1024 red, 1024 green, 1024 blue values, each image row-major), and
+    ``b"labels"``; the images are returned channel-last, ``image_shape = (32, 32, 3)``, with
+    pixels divided by 255 into ``[0, 1]``. The pickles are read allowing only numpy arrays and
+    bytes, so a tampered file cannot run code.
+
+    Parameters
+    ----------
+    root : path-like, optional
+        A folder to search first.
+    download : bool
+        If the batches are not found, download them with ``torchvision.datasets.CIFAR10`` (needs
+        torchvision, ``pip install 'graphens[download]'``, and network access) into ``root``,
+        else ``$GRAPHENS_DATA``, else ``~/.cache/graphens``.
+
+    Returns
+    -------
+    Dataset
+        Named ``"cifar10"``.
+
+    Raises
+    ------
+    GraphensError
+        If the batches cannot be found (or downloaded), or a file is not a CIFAR batch; the
+        message lists the folders searched, the archive's URL and where to extract it.
+    """
+    return _cifar_dataset(_CIFAR10, "cifar10", root, download, b"labels")
+
+
+def cifar100(root: str | os.PathLike[str] | None = None, download: bool = False,
+             labels: str = "fine") -> Dataset:
+    """CIFAR-100 (50 000 train / 10 000 test 32×32 colour images, 100 classes in 20 superclasses).
+
+    Reads the python version of the official archive (``cifar-100-python.tar.gz`` from
+    https://www.cs.toronto.edu/~kriz/cifar.html), extracted: the folder ``cifar-100-python/``
+    with the pickled ``train`` and ``test`` files, looked for as :func:`cifar10`'s
+    (``root``, ``root/cifar/cifar-100-python``, ``root/cifar-100-python``, the same two under
+    ``$GRAPHENS_DATA``, ``~/.cache/graphens/cifar-100-python``). Images as :func:`cifar10`'s.
+
+    Parameters
+    ----------
+    root : path-like, optional
+        A folder to search first.
+    download : bool
+        If the files are not found, download them with ``torchvision.datasets.CIFAR100`` (needs
+        torchvision and network access) into ``root``, else ``$GRAPHENS_DATA``, else
+        ``~/.cache/graphens``.
+    labels : {"fine", "coarse"}
+        The 100 classes (``b"fine_labels"``) or the 20 superclasses (``b"coarse_labels"``).
+
+    Returns
+    -------
+    Dataset
+        Named ``"cifar100"``.
+
+    Raises
+    ------
+    GraphensError
+        For another ``labels``, missing files (the message lists the folders searched, the
+        archive's URL and where to extract it) or a file that is not a CIFAR batch.
+    """
+    check_value("labels", labels, [Options(("fine", "coarse"))],
+                hint="fine: the 100 classes, coarse: the 20 superclasses")
+    return _cifar_dataset(_CIFAR100, "cifar100", root, download, f"{labels}_labels".encode())
 
 
 # --------------------------------------------------------------------------------------------

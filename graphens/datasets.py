@@ -90,6 +90,14 @@ for _entry in (
                  about="sklearn's 8x8 digits, bundled with scikit-learn (offline)"),
     DatasetEntry("fashion-mnist", "vision", "graphens.data:fashion_mnist",
                  about="idx files in $GRAPHENS_DATA or /usr/share/datasets/fashion-mnist"),
+    DatasetEntry("mnist", "vision", "graphens.data:mnist",
+                 about="idx files in $GRAPHENS_DATA/mnist (download=True: torchvision)"),
+    DatasetEntry("cifar10", "vision", "graphens.data:cifar10",
+                 about="python batches in $GRAPHENS_DATA/cifar/cifar-10-batches-py "
+                       "(download=True: torchvision)"),
+    DatasetEntry("cifar100", "vision", "graphens.data:cifar100",
+                 about="python files in $GRAPHENS_DATA/cifar/cifar-100-python; "
+                       "dataset_params labels=fine|coarse (download=True: torchvision)"),
     DatasetEntry("synthetic", "neural", "graphens.neural.synthetic:synthetic_population",
                  defaults={"dataset_params": {"noise": 0.5, "rate": 2.0, "trials": 15},
                            "epochs": 150},
