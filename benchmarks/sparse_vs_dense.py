@@ -27,9 +27,10 @@ copied from a finished sweep instead of run again (132 distinct trials of 147).
 Reported in ``<out>/summary.md`` (and ``summary.json``): accuracy against edges with 95 % CIs,
 the compute saved by each sparse graph (loss FLOPs per step and measured train time per epoch
 relative to all-to-all), the smallest k whose G_N^k is within 1 point of all-to-all, the ring
-vs G_N^k comparison at 20 edges (paired t-test over seeds), and the d and N tables with each
-arm's gain over the untrained ensemble paired by seed. The main figures are copied to
-``--figures`` (default ``benchmarks/figures/sparse_vs_dense/``).
+vs G_N^k comparison at 20 edges, and the d and N tables with each arm's gain over the untrained
+ensemble; paired by seed (:mod:`graphens.stats`: bootstrap 95 % CIs of the mean paired
+difference, paired t-test p-values raw and Holm-adjusted within each table). The main
+figures are copied to ``--figures`` (default ``benchmarks/figures/sparse_vs_dense/``).
 
 Re-running the same command resumes (finished trials are skipped). Usage::
 
@@ -53,7 +54,8 @@ from typing import Any
 
 import graphens
 from graphens.io import atomic_write, atomic_write_json, atomic_write_text
-from graphens.sweep.report import mean_ci, paired_tests, write_report
+from graphens.stats import holm, paired_difference
+from graphens.sweep.report import mean_ci, write_report
 from graphens.sweep.spec import load_spec, read_spec_file
 from graphens.sweep.table import write_table
 
@@ -168,6 +170,7 @@ def sparse_summary(table: Any) -> tuple[dict[str, Any], str]:
     dense = by_label.get("all-to-all")
     untrained = by_label.get("untrained")
     _paired_with_references(settings, per_seed)
+    _holm([s["paired"][c] for s in settings if "paired" in s for c in ACCURACIES])
     for s in settings:
         s["flops_vs_dense"] = (s["loss_flops_per_step"] / dense["loss_flops_per_step"]
                                if dense and dense["loss_flops_per_step"] else math.nan)
@@ -189,12 +192,9 @@ def sparse_summary(table: Any) -> tuple[dict[str, Any], str]:
         seeds = sorted(set(ring["seed"]) & set(random20["seed"]))
         if len(seeds) < 2:
             continue
-        row = {"ring": label, "seeds": seeds}
-        for column in ACCURACIES:
-            a = ring.set_index("seed").loc[seeds, column].tolist()
-            b = random20.set_index("seed").loc[seeds, column].tolist()
-            row[column] = paired_tests(a, b)
-        rings.append(row)
+        paired = _paired_by_seed(ring.set_index("seed"), random20.set_index("seed"))
+        rings.append({"ring": label, "seeds": seeds, **paired})
+    _holm([r[c] for r in rings for c in ACCURACIES])
 
     lines = ["### Accuracy against edges", "",
              "| graph | edges | seeds | single (95 % CI) | ensemble (95 % CI) | loss FLOPs "
@@ -209,11 +209,13 @@ def sparse_summary(table: Any) -> tuple[dict[str, Any], str]:
                      f"{_pct(s['flops_vs_dense'])} | {_pct(s['time_vs_dense'])} |")
     lines += ["", "### Paired over seeds: difference from all-to-all, share of its gain", "",
               "Each seed's graph minus the same seed's all-to-all (same fields and "
-              "initialisation), and the share of all-to-all's gain over the untrained "
-              "ensemble that the graph recovers, (graph − untrained) / (all-to-all − "
-              "untrained), from the seed means.", "",
-              "| graph | Δ single (pt) | p | share of gain, single | Δ ensemble (pt) | p | "
-              "share of gain, ensemble |", "|---|---|---|---|---|---|---|"]
+              "initialisation), with the bootstrap 95 % CI of the mean difference, the paired "
+              "t-test p and its Holm adjustment over this table, and the share of "
+              "all-to-all's gain over the untrained ensemble that the graph recovers, (graph − "
+              "untrained) / (all-to-all − untrained), from the seed means.", "",
+              "| graph | Δ single (pt) [95 % CI] | p | p (Holm) | share of gain, single | "
+              "Δ ensemble (pt) [95 % CI] | p | p (Holm) | share of gain, ensemble |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for s in order:
         if s["label"] == "all-to-all" or "paired" not in s:
             continue
@@ -221,7 +223,7 @@ def sparse_summary(table: Any) -> tuple[dict[str, Any], str]:
         cells = []
         for column in ACCURACIES:
             test = s["paired"][column]
-            cells += [f"{100 * test['diff']:+.2f}", f"{test['p_t']:.2g}",
+            cells += [_points_ci(test), f"{test['p_t']:.2g}", f"{test['p_holm']:.2g}",
                       _pct(s["share_of_gain"][column])]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "### Smallest k within 1 point of all-to-all", ""]
@@ -243,31 +245,58 @@ def sparse_summary(table: Any) -> tuple[dict[str, Any], str]:
         lines.append(f"* untrained: single {untrained['single_accuracy']:.4f}, ensemble "
                      f"{untrained['ensemble_accuracy']:.4f}")
     lines += ["", f"### Ring vs random (G_N^k, k {RING_EDGES}) at {RING_EDGES} edges, paired "
-              "over seeds", "", "| ring | seeds | Δ ensemble (ring − random) | p (t-test) | "
-              "Δ single | p (t-test) |", "|---|---|---|---|---|---|"]
+              "over seeds", "", "Points, bootstrap 95 % CI; p from the paired t-test, Holm "
+              "over this table.", "", "| ring | seeds | Δ ensemble (pt, ring − random) [95 % CI] "
+              "| p (t-test) | p (Holm) | Δ single (pt) [95 % CI] | p (t-test) | p (Holm) |",
+              "|" + "---|" * 8]
     for r in rings:
         e, s = r["ensemble_accuracy"], r["single_accuracy"]
-        lines.append(f"| {r['ring']} | {len(r['seeds'])} | {e['diff']:+.4f} | {e['p_t']:.3g} | "
-                     f"{s['diff']:+.4f} | {s['p_t']:.3g} |")
+        lines.append(f"| {r['ring']} | {len(r['seeds'])} | {_points_ci(e)} | {e['p_t']:.3g} | "
+                     f"{e['p_holm']:.3g} | {_points_ci(s)} | {s['p_t']:.3g} | "
+                     f"{s['p_holm']:.3g} |")
     payload = {"settings": settings, "smallest_k_within_1pt": smallest, "ring_vs_random": rings}
     return payload, "\n".join(lines)
 
 
 def _paired_by_seed(rows: Any, reference: Any) -> dict[str, dict[str, float]]:
-    """Paired tests of ``rows`` − ``reference`` (both indexed by seed) on their common seeds.
+    r"""Paired comparison of ``rows`` − ``reference`` (both indexed by seed) on common seeds.
 
-    One entry per accuracy column: :func:`paired_tests` plus ``ci``, the half-width of the
-    95 % CI of the per-seed differences; empty when the two share no seed.
+    One entry per accuracy column, from :func:`graphens.stats.paired_difference` on the
+    differences :math:`d_s` (bootstrap resampling seeded with 0): ``n``, ``diff``
+    (:math:`\bar d`), ``sd`` (:math:`s_d`), ``t`` and ``p_t`` (paired t-test,
+    :math:`t = \bar d / (s_d / \sqrt{n})`), ``ci_low`` / ``ci_high`` (bootstrap percentile
+    95 % CI of :math:`\bar d`), and ``ci``, the half-width :math:`t_{0.975, n-1}\, s_d /
+    \sqrt{n}` of the t interval (the error bars of :func:`plot_paired`). Empty when the two
+    share no seed. :func:`_holm` adds ``p_holm`` once a table's comparisons are all made.
     """
+    from scipy import stats
+
     seeds = sorted(set(rows.index) & set(reference.index))
     if not seeds:
         return {}
     out = {}
     for c in ACCURACIES:
-        a, b = rows.loc[seeds, c].tolist(), reference.loc[seeds, c].tolist()
-        out[c] = {**paired_tests(a, b),
-                  "ci": mean_ci([x - y for x, y in zip(a, b, strict=True)])[1]}
+        result = paired_difference(rows.loc[seeds, c].tolist(), reference.loc[seeds, c].tolist())
+        half = (float(stats.t.ppf(0.975, result.n - 1)) * result.sd / math.sqrt(result.n)
+                if result.n >= 2 else math.nan)
+        out[c] = {"n": result.n, "diff": result.mean, "sd": result.sd, "t": result.t,
+                  "p_t": result.p, "ci_low": result.ci_low, "ci_high": result.ci_high,
+                  "ci": half}
     return out
+
+
+def _holm(tests: list[dict[str, float]]) -> None:
+    """Add ``p_holm`` to each test: Holm–Bonferroni over the ``p_t`` of one table's tests."""
+    for test, p in zip(tests, holm([t["p_t"] for t in tests]), strict=True):
+        test["p_holm"] = p
+
+
+def _points_ci(test: dict[str, float]) -> str:
+    """A paired difference and its bootstrap CI in points, e.g. ``+1.55 [+1.10, +2.02]``."""
+    diff = f"{100 * test['diff']:+.2f}"
+    if math.isnan(test["ci_low"]):
+        return diff
+    return f"{diff} [{100 * test['ci_low']:+.2f}, {100 * test['ci_high']:+.2f}]"
 
 
 def _paired_with_references(settings: list[dict[str, Any]], per_seed: list[Any]) -> None:
@@ -320,11 +349,14 @@ def plot_paired(settings: list[dict[str, Any]], path: Path) -> Path | None:
 
 
 def _diff_cell(test: dict[str, float] | None) -> str:
-    """A paired difference in points with its t-test p-value, e.g. ``+1.55 (0.012)``."""
+    """A paired difference in points, its CI, t-test p and Holm p: ``+1.55 [+1.10, +2.02]
+    (0.012; Holm 0.048)``."""
     if not test:
         return "–"
-    diff = f"{100 * test['diff']:+.2f}"
-    return diff if math.isnan(test["p_t"]) else f"{diff} ({test['p_t']:.2g})"
+    diff = _points_ci(test)
+    if math.isnan(test["p_t"]):
+        return diff
+    return f"{diff} ({test['p_t']:.2g}; Holm {test['p_holm']:.2g})"
 
 
 def arms_summary(table: Any, axis: str, title: str,
@@ -332,15 +364,16 @@ def arms_summary(table: Any, axis: str, title: str,
     """Mean ± CI of each arm (label) at each value of ``axis``, then each arm − ``reference``.
 
     The second table pairs trials by seed: at each value, ``diff`` is the mean over seeds of
-    ``acc(arm, seed) - acc(reference, seed)`` with its paired t-test p-value, which removes
-    the seed-to-seed spread (each seed draws its own fields and initialisation).
+    ``acc(arm, seed) - acc(reference, seed)`` with its bootstrap 95 % CI and paired t-test
+    p-value (raw and Holm-adjusted over the table), which removes the seed-to-seed spread
+    (each seed draws its own fields and initialisation).
     """
     ok = _ok(table)
     labels = list(dict.fromkeys(ok["label"]))
     others = [label for label in labels if label != reference]
     rows, paired_rows, payload = [], [], []
     for value, group in ok.groupby(axis, sort=True):
-        cells, paired_cells = [f"{value:g}"], [f"{value:g}"]
+        cells, arm_tests = [f"{value:g}"], []
         base = group[group["label"] == reference].set_index("seed")
         for label in labels:
             sub = group[group["label"] == label]
@@ -353,20 +386,23 @@ def arms_summary(table: Any, axis: str, title: str,
             if label != reference:
                 paired = _paired_by_seed(sub.set_index("seed"), base)
                 entry["paired_vs_" + reference] = paired
-                paired_cells += [_diff_cell(paired.get(c)) for c in ACCURACIES]
+                arm_tests += [paired.get(c) for c in ACCURACIES]
             payload.append(entry)
         rows.append(cells)
-        paired_rows.append(paired_cells)
+        paired_rows.append((f"{value:g}", arm_tests))
     header = [title] + [f"{label} {kind}" for label in labels for kind in ("single",
                                                                               "ensemble")]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     if reference in labels and others:
+        _holm([test for _, tests in paired_rows for test in tests if test])
         header = [title] + [f"{label} − {reference} {kind}" for label in others
                             for kind in ("single", "ensemble")]
-        lines += ["", f"Paired by seed, points (paired t-test p), each arm − {reference}:", "",
+        lines += ["", "Paired by seed, points [bootstrap 95 % CI] (paired t-test p; Holm over "
+                  f"this table), each arm − {reference}:", "",
                   "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(r) + " |" for r in paired_rows]
+        lines += ["| " + " | ".join([value, *map(_diff_cell, tests)]) + " |"
+                  for value, tests in paired_rows]
     return {"rows": payload}, "\n".join(lines)
 
 

@@ -59,6 +59,40 @@ def test_sparse_summary_pairs_by_seed_and_measures_share_of_gain(bench):
     assert settings[("G_N^k", 10)]["flops_vs_dense"] == pytest.approx(10 / 90)
 
 
+def test_paired_by_seed_uses_graphens_stats_with_ci_and_holm(bench):
+    from scipy import stats
+
+    from graphens.stats import holm
+
+    table = _table()
+    data, text = bench.sparse_summary(table)
+    settings = {(s["label"], s["k"]): s for s in data["settings"]}
+    k10 = settings[("G_N^k", 10)]["paired"]["single_accuracy"]
+    rows = table[table["label"] == "G_N^k"]
+    a = rows[rows["topology_params.k"] == 10].set_index("seed")["single_accuracy"]
+    b = table[table["label"] == "all-to-all"].set_index("seed")["single_accuracy"]
+    # the same mean difference and t-test p as before (scipy's paired t-test)
+    assert k10["diff"] == pytest.approx((a - b).mean())
+    assert k10["p_t"] == pytest.approx(stats.ttest_rel(a, b.loc[a.index]).pvalue)
+    # the t half-width the plot draws, and the bootstrap interval around the mean
+    assert k10["ci"] == pytest.approx(stats.t.ppf(0.975, 2) * (a - b).std() / 3 ** 0.5)
+    assert k10["ci_low"] <= k10["diff"] <= k10["ci_high"]
+    # Holm over the table's p-values (both accuracies, every graph but all-to-all)
+    paired = [s["paired"][c] for s in data["settings"] if "paired" in s
+              for c in bench.ACCURACIES]
+    assert [t["p_holm"] for t in paired] == pytest.approx(
+        holm([t["p_t"] for t in paired]), nan_ok=True)
+    paired_table = text.split("### Paired over seeds")[1]
+    line = next(row for row in paired_table.splitlines() if row.startswith("| G_N^k, k 10 |"))
+    cells = [cell.strip() for cell in line.strip("|").split("|")]
+    assert cells[1] == (f"{100 * k10['diff']:+.2f} [{100 * k10['ci_low']:+.2f}, "
+                        f"{100 * k10['ci_high']:+.2f}]")
+    assert cells[2:4] == [f"{k10['p_t']:.2g}", f"{k10['p_holm']:.2g}"]
+    assert k10["p_holm"] > k10["p_t"]
+    ring = data["ring_vs_random"][0]["single_accuracy"]
+    assert ring["p_holm"] == pytest.approx(min(1.0, ring["p_t"]))  # one finite p in the table
+
+
 def test_arms_summary_pairs_each_arm_with_untrained_by_seed(bench):
     rows = []
     for seed, offset in ((1, 0.0), (2, 0.06), (3, -0.04)):  # seed spread >> arm gaps
@@ -84,3 +118,8 @@ def test_arms_summary_pairs_each_arm_with_untrained_by_seed(bench):
     assert paired[0] == ("| d | CLoSeR − untrained single | CLoSeR − untrained ensemble"
                          " | supervised − untrained single | supervised − untrained ensemble |")
     assert paired[3].startswith("| 0.1 | +2.00")
+    # constant differences: the bootstrap interval is the point, the t-test is undefined
+    assert paired[3].startswith("| 0.1 | +2.00 [+2.00, +2.00] | ")
+    cell = bench._diff_cell({"diff": 0.0155, "ci_low": 0.011, "ci_high": 0.0202,
+                             "p_t": 0.012, "p_holm": 0.048})
+    assert cell == "+1.55 [+1.10, +2.02] (0.012; Holm 0.048)"
