@@ -11,6 +11,7 @@ import json
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from graphens.errors import GraphensError, GraphensWarning
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(commands)
     add_topology_parser(commands)
     add_sweep_parsers(commands, subparser)
+    add_measure_parser(commands)
     return parser
 
 
@@ -207,6 +209,42 @@ def add_topology_parser(commands: Any) -> None:
                            "no drawing)")
     show.add_argument("--json", action="store_true",
                       help="print the metrics as JSON (only JSON on stdout)")
+
+
+def add_measure_parser(commands: Any) -> None:
+    measure = subparser(
+        commands, "measure", help="cross-encoder measures of a trained run, every pair of nodes",
+        description="Linear CKA, RSA alignment and agreement between every pair of nodes, and "
+                    "each node's class-conditional pseudo-likelihood, on the run's test "
+                    "stimuli; writes RUN_DIR/measures.json and heatmaps (edges outlined).")
+    measure.add_argument("run_dir", metavar="RUN_DIR",
+                         help="the --out directory of a finished `graphens train`")
+    measure.add_argument("--max-samples", type=int, default=2000,
+                         help="measure on at most this many test stimuli (a seeded subset)")
+    measure.add_argument("--seed", type=int, default=0, help="seed of the test subset")
+    measure.add_argument("--tau", type=float, default=None,
+                         help="temperature of the pseudo-likelihood (default: the run's tau)")
+
+
+def run_measure(args: argparse.Namespace) -> int:
+    from graphens.measures import measure_run
+
+    result = measure_run(args.run_dir, max_samples=args.max_samples, seed=args.seed,
+                         tau=args.tau)
+    print(f"{args.run_dir}: {result['num_nodes']} nodes, {len(result['edges'])} edges, "
+          f"{result['samples']} test stimuli")
+    print(f"{'mean over pairs':<16}  {'edges':>8}  {'non-edges':>9}")
+    for key, label in (("cka", "CKA"), ("alignment", "alignment"), ("agreement", "agreement")):
+        summary = result["summary"][key]
+        print(f"{label:<16}  {_format_value(summary['edges']):>8}  "
+              f"{_format_value(summary['non_edges']):>9}")
+    print(f"agreement chance  {result['agreement_chance']:.4g}")
+    likelihood = result["summary"]["class_likelihood"]
+    if likelihood is not None:
+        print(f"class likelihood diagonal (tau {result['tau']:g})  "
+              f"{_format_value(likelihood['diagonal'])}")
+    print("wrote: " + ", ".join(str(Path(args.run_dir) / name) for name in result["files"]))
+    return 0
 
 
 def train_topology(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
@@ -423,6 +461,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_train(args)
         if args.command == "topology":
             return run_topology_list(args) if args.action == "list" else run_topology_show(args)
+        if args.command == "measure":
+            return run_measure(args)
     except GraphensError as err:
         print(f"graphens: error: {err}", file=sys.stderr)
         return 2

@@ -15,7 +15,7 @@ nodes (or ``[G, samples, F]`` for G feature groups), and returns plain numbers:
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor
@@ -234,10 +234,34 @@ def alignment_scores(z: Tensor, edge_index: Tensor, *, batch_size: int = 128) ->
     are all equal within a batch has no defined correlation; it counts as 0 for that batch.
     """
     check_embeddings(z, min_samples=1)
-    n_nodes, m, dim = z.shape
-    edge_index = check_edge_index(edge_index, n_nodes)
-    batches = _batches(m, batch_size)
+    edge_index = check_edge_index(edge_index, z.shape[0])
+    batches = _batches(z.shape[1], batch_size)
     total = torch.zeros(edge_index.shape[1], dtype=torch.float64)
+    for unit in distance_profiles(z, batches):
+        total += (unit[edge_index[0]] * unit[edge_index[1]]).sum(dim=1)
+    return total / len(batches)
+
+
+def distance_profiles(z: Tensor, batches: Sequence[slice]) -> Iterator[Tensor]:
+    """Each node's centred, unit-norm vector of within-batch distances, one batch at a time.
+
+    Parameters
+    ----------
+    z : Tensor
+        ``[N, m, D]`` embeddings (already checked).
+    batches : sequence of slice
+        The test batches (``_batches(m, B)``).
+
+    Yields
+    ------
+    Tensor
+        ``[N, P]`` float64 with ``P = B(B-1)/2``: row i is ``d̃_i = (d_i − mean d_i) /
+        ‖d_i − mean d_i‖`` for ``d_i = (δ_i(b, b'))_{b < b'}``, ``δ_i(b, b') = (1/D)
+        ‖z_i(b) − z_i(b')‖²``; a row of equal distances is all zeros. The RSA alignment of
+        nodes i and j on the batch is ``⟨d̃_i, d̃_j⟩``, so one edge is a row product and all
+        pairs are one ``[N, P] × [P, N]`` product (:func:`graphens.measures.alignment_matrix`).
+    """
+    dim = z.shape[2]
     for sl in batches:
         zb = z[:, sl].to(torch.float64)
         bsz = zb.shape[1]
@@ -247,9 +271,7 @@ def alignment_scores(z: Tensor, edge_index: Tensor, *, batch_size: int = 128) ->
         vec = dist[:, rows, cols].clamp_(min=0.0) / dim  # [N, B(B-1)/2]
         vec -= vec.mean(dim=1, keepdim=True)
         norm = vec.norm(dim=1, keepdim=True)
-        unit = torch.where(norm > 0, vec / norm.clamp(min=1e-300), torch.zeros_like(vec))
-        total += (unit[edge_index[0]] * unit[edge_index[1]]).sum(dim=1)
-    return total / len(batches)
+        yield torch.where(norm > 0, vec / norm.clamp(min=1e-300), torch.zeros_like(vec))
 
 
 # --------------------------------------------------------------------------------------------
