@@ -90,7 +90,7 @@ def test_reads_toml_yaml_and_json(tmp_path):
     ({"axes": {"rf_fraction": [0.1, 1.5]}}, ["axes.rf_fraction[1]", "1.5", "(0, 1]"]),
     ({"axes": {"baseline": ["closer", "trained"]}}, ["'trained'", "untrained"]),
     ({"axes": {"rf": ["gauss"]}}, ["'gauss'", "gaussian"]),
-    ({"fixed": {"dataset": "mnist"}}, ["'mnist'", "fashion-mnist"]),
+    ({"fixed": {"dataset": "emnist"}}, ["'emnist'", "fashion-mnist"]),
     ({"fixed": {"topology": "ring"}}, ["topologies"]),
     ({"topologies": []}, ["topologies", "empty"]),
     ({"topologies": ["rinng"]}, ["'rinng'", "ring"]),
