@@ -1,6 +1,9 @@
-"""Command line: ``graphens train ...`` and ``graphens topology list|show ...``.
+"""Command line: ``graphens train``, ``measure``, ``topology list|show``, ``sweep``, ``report``.
 
-Bad input ends with one line on stderr naming the problem and exit code 2, never a traceback.
+The CLI only parses: defaults and checks belong to :class:`graphens.config.RunConfig`. Bad input
+ends with one line on stderr naming the problem and exit code 2, never a traceback; warnings
+are one line each, ``graphens: warning: ...``; every ``--help`` shows the defaults and no flag
+may be abbreviated.
 """
 
 from __future__ import annotations
