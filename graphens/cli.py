@@ -175,6 +175,9 @@ def add_train_parser(commands: Any) -> None:
                        help="vision: no flip/rotation/zoom (default: augment)")
     train.add_argument("--seed", type=int, default=0, help="seed of everything random")
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    train.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                       help="bf16: forward pass under bfloat16 autocast (CUDA, or a CPU with "
+                            "AVX512-BF16/AMX); loss, weights and optimiser stay fp32")
     train.add_argument("--out", default="runs/demo", help="output directory")
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --out from its checkpoint (--epochs may grow)")
@@ -296,7 +299,8 @@ def train_config(args: argparse.Namespace) -> Any:
         dropout=args.dropout, objective=objective, tau=args.tau, distance=args.distance,
         stop_gradient=args.stop_gradient, baseline=args.baseline, bins=args.bins,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        augment=False if args.no_augment else None, seed=args.seed, device=args.device)
+        augment=False if args.no_augment else None, seed=args.seed, device=args.device,
+        precision=args.precision)
 
 
 def run_train(args: argparse.Namespace) -> int:

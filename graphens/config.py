@@ -73,6 +73,7 @@ FIELD_CONSTRAINTS: dict[str, list[Any]] = {
     "augment": [bool, None],
     "seed": [SEED_RANGE],
     "device": [str],
+    "precision": [Options(("fp32", "bf16"))],
 }
 FIELD_HINTS = {
     "nodes": "an ensemble needs at least 2 nodes; None lets a connectome or file decide",
@@ -120,6 +121,9 @@ class RunConfig:
         Neural runs: bins per window, time-bin groups decoded, whether to decode them.
     epochs, batch_size, lr, augment, seed, device
         Training (NAdam, paper lr 1e-3, batch 128); ``augment`` flips, rotates and zooms images.
+    precision : {"fp32", "bf16"}
+        ``bf16``: the encoders' forward pass under bfloat16 autocast (CUDA, or a CPU with bf16
+        instructions); the loss's softmax, the optimiser state and the weights stay fp32.
     """
 
     modality: str | None = None
@@ -150,6 +154,7 @@ class RunConfig:
     augment: bool | None = None
     seed: int = 0
     device: str = "auto"
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         if self.stop_gradient == "none":

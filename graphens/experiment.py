@@ -43,7 +43,7 @@ from graphens.run_dir import (
     record_config,
 )
 from graphens.topology import metrics
-from graphens.train import TrainConfig, resolve_device, train
+from graphens.train import TrainConfig, check_bf16, resolve_device, train
 
 #: Probe decoding needs this many labelled training rows (a 10 % validation split of >= 1).
 MIN_DECODE_SAMPLES = 10
@@ -95,6 +95,8 @@ def _run(config: RunConfig, out_dir: str | Path | None, resume: bool, overwrite:
         raise GraphensError(f"config must be a graphens.config.RunConfig, not "
                             f"{type(config).__name__}.")
     device = resolve_device(config.device)
+    if config.precision == "bf16":
+        check_bf16(device)  # before the output directory and the data
     out = claim_run_dir(out_dir, config, resume=resume, overwrite=overwrite) \
         if out_dir is not None else None
     early = tau_warning(config)
@@ -118,7 +120,8 @@ def _run(config: RunConfig, out_dir: str | Path | None, resume: bool, overwrite:
     objective = modality.objective(config, data, graph)
     train_config = TrainConfig(epochs=config.epochs if config.trains else 0,
                                batch_size=config.batch_size, lr=config.lr, seed=config.seed,
-                               device=str(device), progress=progress)
+                               device=str(device), progress=progress,
+                               precision=config.precision)
     outcome = train(ensemble, objective, data.x_train, data.y_train, config=train_config,
                     transform=modality.transform(config, data),
                     checkpoint=out / CHECKPOINT_FILE if out is not None else None,

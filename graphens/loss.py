@@ -88,8 +88,15 @@ def edge_losses(student: Tensor, teacher: Tensor, tau: float, distance: str,
     return _cross_entropy(logits)
 
 
+def _at_least_fp32(logits: Tensor) -> Tensor:
+    """Half-precision logits (bf16 autocast) in fp32, so the softmax is reduced in fp32;
+    fp32 and fp64 pass through unchanged."""
+    return logits.float() if logits.dtype in (torch.bfloat16, torch.float16) else logits
+
+
 def _cross_entropy(logits: Tensor) -> Tensor:
     """``[E]`` mean over anchors (columns) of ``-log softmax`` of the diagonal candidate."""
+    logits = _at_least_fp32(logits)
     log_p = logits.diagonal(dim1=1, dim2=2) - torch.logsumexp(logits, dim=1)
     return -log_p.mean(dim=1)
 
@@ -128,6 +135,7 @@ def gram_edge_losses(student_z: Tensor, teacher_z: Tensor, edge_index: Tensor, t
     # (i, j). Reducing over all pairs and reading the edges' entries afterwards avoids
     # gathering (and, backwards, scattering) E blocks of B x B.
     logits = (2.0 * dots - student_z.pow(2).sum(-1)[:, :, None, None]).mul_(scale / tau)
+    logits = _at_least_fp32(logits)
     log_p = logits.diagonal(dim1=1, dim2=3) - torch.logsumexp(logits, dim=1)  # [N (i), N (j), B]
     teacher, student = edge_index
     # index_select, not advanced indexing: its backward (index_add) is deterministic on CPU,

@@ -34,7 +34,13 @@ from graphens.errors import GraphensError
 from graphens.graph import validate_graph
 from graphens.io import atomic_torch_save
 from graphens.optim import SlicedNAdam
-from graphens.validation import SEED_RANGE, Interval, check_fields, describe_differences
+from graphens.validation import (
+    SEED_RANGE,
+    Interval,
+    Options,
+    check_fields,
+    describe_differences,
+)
 
 #: ``transform(x, generator) -> x``: a batch ``[B, S]`` in, a batch of the same shape out, on
 #: the same device, with every random draw taken from ``generator`` (a seeded CPU generator).
@@ -66,6 +72,9 @@ class TrainConfig:
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
     progress : bool
         Show a progress bar and the resume line on stderr.
+    precision : {"fp32", "bf16"}
+        ``bf16`` runs the forward pass under ``torch.autocast(dtype=torch.bfloat16)``; the
+        loss is reduced in fp32 and the weights and NAdam's state stay fp32.
     """
 
     epochs: int = 20
@@ -75,6 +84,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     progress: bool = True
+    precision: str = "fp32"
 
     _constraints = {
         "epochs": [Interval("int", 0, None)],
@@ -84,6 +94,7 @@ class TrainConfig:
         "seed": [SEED_RANGE],
         "device": [str],
         "progress": [bool],
+        "precision": [Options(("fp32", "bf16"))],
     }
     _hints = {
         "epochs": "a whole number of passes over the data, 0 or more",
@@ -132,6 +143,26 @@ def resolve_device(device: str) -> torch.device:
         raise GraphensError(f"device={device!r} asked for CUDA but none is available; use "
                             "--device cpu or auto.")
     return resolved
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Whether ``device`` computes in bfloat16 natively (CUDA with bf16, or a CPU with the
+    AVX512-BF16 or AMX-BF16 instructions); elsewhere autocast would emulate it, slowly."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
+            flags = cpuinfo.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def check_bf16(device: torch.device) -> None:
+    """Refuse ``precision="bf16"`` on a device without native bfloat16, in one line."""
+    if not bf16_supported(device):
+        raise GraphensError(f"--precision bf16 needs native bfloat16 on {device} (CUDA with "
+                            "bf16, or a CPU with AVX512-BF16/AMX); use --precision fp32.")
 
 
 def derive_seed(seed: int, *parts: int) -> int:
@@ -201,6 +232,9 @@ def train(ensemble: Ensemble, objective: nn.Module, x: Tensor, y: Tensor | None 
                    stop_gradient=getattr(objective, "stop_gradient", None),
                    num_signals=x.shape[1])
     device = resolve_device(config.device)
+    bf16 = config.precision == "bf16"
+    if bf16:
+        check_bf16(device)
     ensemble.to(device)
     objective.to(device)
     params = [*ensemble.parameters(), *objective.parameters()]
@@ -235,7 +269,8 @@ def train(ensemble: Ensemble, objective: nn.Module, x: Tensor, y: Tensor | None 
             if transform is not None:
                 xb = _apply_transform(transform, xb, generator)
             yb = y_device[rows] if y_device is not None else None
-            loss = objective(ensemble(xb), yb, ensemble.graph)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                loss = objective(ensemble(xb), yb, ensemble.graph)
             value = float(loss.detach())
             if not math.isfinite(value):
                 raise GraphensError(

@@ -182,3 +182,19 @@ def test_help_shows_every_default(capsys):
 def test_parse_params():
     assert parse_params(["k=20", "p=0.5", "name=abc", "flag=true"], "--x") == {
         "k": 20, "p": 0.5, "name": "abc", "flag": True}
+
+
+def test_precision_is_recorded_and_unsupported_bf16_fails_before_training(tmp_path, capsys,
+                                                                          monkeypatch):
+    import graphens.train as train_module
+
+    monkeypatch.setattr(train_module, "bf16_supported", lambda device: False)
+    assert main(["train", *TINY, "--precision", "bf16", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "needs native bfloat16" in err and err.count("\n") == 1
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())  # nothing written
+    monkeypatch.undo()
+    if train_module.bf16_supported(torch.device("cpu")):
+        assert main(["train", *TINY, "--precision", "bf16", "--out", str(tmp_path)]) == 0
+        saved = json.loads((tmp_path / "results.json").read_text())
+        assert saved["config"]["precision"] == "bf16"

@@ -11,7 +11,7 @@ from graphens.graph import ensemble_graph
 from graphens.objectives import CLoSeRObjective, SupervisedObjective
 from graphens.receptive_fields import sample_receptive_fields
 from graphens.topology import make_topology
-from graphens.train import TrainConfig, train
+from graphens.train import TrainConfig, bf16_supported, train
 
 IMAGE = (4, 4, 1)
 AUGMENT = ImageAugmentation(IMAGE)
@@ -352,3 +352,30 @@ def test_bad_inputs_are_refused_before_any_step():
     with pytest.raises(GraphensError, match="device"):
         train(make_ensemble(), CLoSeRObjective(), x, config=config(device="cuda:7")
               if not torch.cuda.is_available() else config(device="nonsense"))
+
+
+@pytest.mark.skipif(not bf16_supported(torch.device("cpu")),
+                    reason="this CPU has no native bfloat16 (AVX512-BF16/AMX)")
+def test_bf16_trains_with_an_fp32_loss_and_fp32_weights():
+    x, _ = data()
+    fp32, bf16 = make_ensemble(), make_ensemble()
+    result32 = train(fp32, CLoSeRObjective(), x, config=config(epochs=3))
+    result16 = train(bf16, CLoSeRObjective(), x, config=config(epochs=3, precision="bf16"))
+    assert all(p.dtype == torch.float32 for p in bf16.parameters())
+    assert result16.history[-1] < result16.first_loss
+    # bfloat16 keeps ~3 significant digits: the losses agree to that, not bit for bit
+    assert result16.first_loss == pytest.approx(result32.first_loss, rel=2e-2)
+    assert not torch.equal(weights(fp32), weights(bf16))
+
+
+def test_bf16_without_native_support_is_refused_before_any_step(monkeypatch):
+    import graphens.train as train_module
+
+    monkeypatch.setattr(train_module, "bf16_supported", lambda device: False)
+    ensemble = make_ensemble()
+    before = weights(ensemble)
+    one_line_error(lambda: train(ensemble, CLoSeRObjective(), data()[0],
+                                 config=config(precision="bf16")),
+                   r"--precision bf16 needs native bfloat16 on cpu")
+    assert torch.equal(before, weights(ensemble))
+    one_line_error(lambda: TrainConfig(precision="fp16"), r"precision='fp16' is not valid")
