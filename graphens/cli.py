@@ -285,10 +285,6 @@ def train_config(args: argparse.Namespace) -> Any:
     from graphens.config import RunConfig
 
     topology, topology_params = train_topology(args)
-    objective = args.objective
-    if objective == "closer" and args.modality == "neural":
-        raise GraphensError("--objective closer is the vision objective; neural runs take "
-                            "temporal-closer, lpl or temporal-contrastive.")
     return RunConfig(
         modality=args.modality, dataset=args.dataset,
         dataset_params=parse_params(args.dataset_param, "--dataset-param"),
@@ -296,7 +292,7 @@ def train_config(args: argparse.Namespace) -> Any:
         rf=args.rf, rf_fraction=args.rf_fraction,
         rf_params=parse_params(args.rf_param, "--rf-param"), encoder=args.encoder,
         hidden=parse_hidden(args.hidden) if args.hidden is not None else None, dim=args.dim,
-        dropout=args.dropout, objective=objective, tau=args.tau, distance=args.distance,
+        dropout=args.dropout, objective=args.objective, tau=args.tau, distance=args.distance,
         stop_gradient=args.stop_gradient, baseline=args.baseline, bins=args.bins,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         augment=False if args.no_augment else None, seed=args.seed, device=args.device,
@@ -307,8 +303,6 @@ def run_train(args: argparse.Namespace) -> int:
     from graphens.experiment import format_summary, run
 
     config = train_config(args)
-    if config.modality != "vision" and args.no_augment:
-        raise GraphensError("--no-augment applies to vision runs; neural runs never augment.")
     results = run(config, args.out, resume=args.resume, overwrite=args.overwrite,
                   progress=not args.quiet)
     print(format_summary(results, args.out))

@@ -10,7 +10,7 @@ arguments give the same run everywhere. Every field is checked when the config i
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from graphens.datasets import MODALITIES, dataset_entry
@@ -266,8 +266,3 @@ class RunConfig:
 
 def _graph_decides_nodes(topology: str) -> bool:
     return topology == "file" or topology.startswith("connectome:")
-
-
-def config_fields() -> tuple[str, ...]:
-    """The names of :class:`RunConfig`'s fields, in order."""
-    return tuple(f.name for f in fields(RunConfig))

@@ -29,15 +29,14 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from graphens.config import FIELD_CONSTRAINTS
 from graphens.ensemble import Ensemble
 from graphens.errors import GraphensError
 from graphens.graph import validate_graph
 from graphens.io import atomic_torch_save
 from graphens.optim import SlicedNAdam
 from graphens.validation import (
-    SEED_RANGE,
     Interval,
-    Options,
     check_fields,
     describe_differences,
 )
@@ -86,15 +85,12 @@ class TrainConfig:
     progress: bool = True
     precision: str = "fp32"
 
+    # The fields a run shares with RunConfig take its constraints; one definition each.
     _constraints = {
-        "epochs": [Interval("int", 0, None)],
-        "batch_size": [Interval("int", 2, None)],
-        "lr": [_POSITIVE],
+        **{name: FIELD_CONSTRAINTS[name]
+           for name in ("epochs", "batch_size", "lr", "seed", "device", "precision")},
         "eps": [_POSITIVE],
-        "seed": [SEED_RANGE],
-        "device": [str],
         "progress": [bool],
-        "precision": [Options(("fp32", "bf16"))],
     }
     _hints = {
         "epochs": "a whole number of passes over the data, 0 or more",

@@ -143,15 +143,6 @@ def check_fields(values: Mapping[str, Any], constraints: Mapping[str, Sequence[C
                         hints.get(name, ""))
 
 
-def unknown_keys(given: Iterable[str], known: Iterable[str], what: str) -> None:
-    """Raise naming the keys of ``given`` that are not in ``known``, with the valid ones."""
-    known = list(known)
-    bad = [key for key in given if key not in known]
-    if bad:
-        raise GraphensError(f"unknown {what} {', '.join(map(repr, bad))}; valid: "
-                            f"{', '.join(known)}.")
-
-
 #: Seeds are stored as 63-bit integers by every generator graphens derives from them.
 SEED_RANGE = Interval("int", 0, 2**63 - 1)
 
