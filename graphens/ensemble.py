@@ -8,7 +8,7 @@ the next step trains the new topology.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -32,10 +32,13 @@ class Ensemble(nn.Module):
         ``factory(in_features) -> nn.Module``; default the paper's MLP.
     seed : int
         Initialisation seed of the node bank.
+    node_seeds : sequence of int, optional
+        One initialisation seed per node, instead of ``seed`` (see
+        :class:`~graphens.node_bank.NodeBank`).
     """
 
     def __init__(self, graph: Data, encoder_factory: EncoderFactory | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, node_seeds: Sequence[int] | None = None) -> None:
         super().__init__()
         graph = as_ensemble_graph(graph)
         validate_graph(graph)
@@ -45,7 +48,8 @@ class Ensemble(nn.Module):
                 "graphens.graph.ensemble_graph(topology, fields).")
         self.graph = graph
         factory = encoder_factory or mlp_encoder()
-        self.bank = NodeBank(factory, graph.num_nodes, graph.rf_index.shape[1], seed=seed)
+        self.bank = NodeBank(factory, graph.num_nodes, graph.rf_index.shape[1], seed=seed,
+                             node_seeds=node_seeds)
 
     @property
     def num_nodes(self) -> int:

@@ -19,6 +19,7 @@ integers compared with ``p * 2**32`` (a Bernoulli(p) draw up to 2**-32, about tw
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -43,6 +44,10 @@ class NodeBank(nn.Module):
     seed : int
         Seed of the per-node initialisations (node ``i`` is initialised under ``seed`` + ``i``
         mixed into a fresh generator, independent of the global RNG).
+    node_seeds : sequence of int, optional
+        The initialisation seed of every node (``node_seed(seed, i)`` by default). A fleet
+        (:mod:`graphens.fleet`) passes each member's own, so a member's node starts from the
+        weights it has in the member's solo run.
 
     Notes
     -----
@@ -52,16 +57,21 @@ class NodeBank(nn.Module):
     """
 
     def __init__(self, encoder_factory: EncoderFactory, num_nodes: int, in_features: int,
-                 seed: int = 0) -> None:
+                 seed: int = 0, node_seeds: Sequence[int] | None = None) -> None:
         super().__init__()
         if num_nodes < 1 or in_features < 1:
             raise GraphensError(
                 f"NodeBank needs num_nodes >= 1 and in_features >= 1; got {num_nodes}, "
                 f"{in_features}.")
+        if node_seeds is None:
+            node_seeds = [node_seed(seed, node) for node in range(num_nodes)]
+        elif len(node_seeds) != num_nodes:
+            raise GraphensError(f"node_seeds has {len(node_seeds)} seeds for {num_nodes} nodes; "
+                                "give one per node.")
         modules = []
         for node in range(num_nodes):
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(_node_seed(seed, node))
+                torch.manual_seed(int(node_seeds[node]))
                 module = encoder_factory(in_features)
             if not isinstance(module, nn.Module):
                 raise GraphensError(
@@ -170,5 +180,6 @@ def _key(name: str) -> str:
     return name.replace(".", "/")
 
 
-def _node_seed(seed: int, node: int) -> int:
+def node_seed(seed: int, node: int) -> int:
+    """The initialisation seed of node ``node`` in a bank seeded with ``seed``."""
     return (int(seed) * 1_000_003 + node * 7_919 + 17) % (2**63 - 1)

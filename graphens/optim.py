@@ -9,11 +9,13 @@ and one node's slice stays in cache across those passes while the whole stack do
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
+
+from graphens.errors import GraphensError
 
 
 class SlicedNAdam:
@@ -59,6 +61,41 @@ class SlicedNAdam:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state)
+
+    def _flat_index(self, nodes: range) -> list[int]:
+        """Positions in the flat slice list of ``nodes``' slices, parameter by parameter."""
+        index, start = [], 0
+        for slices in self._slices:
+            if len(nodes) and len(slices) < nodes.stop:
+                raise GraphensError(
+                    f"nodes {nodes.start}..{nodes.stop - 1} are not all rows of every parameter "
+                    f"(one has {len(slices)}); only node-stacked parameters split by node.")
+            index += [start + node for node in nodes]
+            start += len(slices)
+        return index
+
+    def node_state_dict(self, nodes: range) -> dict[str, Any]:
+        """The state an optimiser over only ``nodes``' rows of the same parameters would have.
+
+        The result loads into a :class:`SlicedNAdam` of a model holding those nodes alone
+        (a fleet member's solo run, :mod:`graphens.fleet`).
+        """
+        state = self.optimizer.state_dict()
+        flat = self._flat_index(nodes)
+        group = {**state["param_groups"][0], "params": list(range(len(flat)))}
+        return {"state": {new: state["state"][old] for new, old in enumerate(flat)
+                          if old in state["state"]},
+                "param_groups": [group]}
+
+    def load_node_state_dicts(self, parts: Sequence[tuple[range, dict[str, Any]]]) -> None:
+        """Load the states of disjoint node ranges (:meth:`node_state_dict`'s output) at once."""
+        merged: dict[int, Any] = {}
+        for nodes, state in parts:
+            own = self._flat_index(nodes)
+            merged.update({own[int(i)]: value for i, value in state["state"].items()})
+        current = self.optimizer.state_dict()
+        self.optimizer.load_state_dict({"state": merged,
+                                        "param_groups": current["param_groups"]})
 
 
 def _slices(t: Tensor) -> tuple[Tensor, ...]:

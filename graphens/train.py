@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -49,6 +49,9 @@ Transform = Callable[[Tensor, torch.Generator], Tensor]
 CHECKPOINT_FORMAT = "graphens-train-checkpoint"
 
 _POSITIVE = Interval("real", 0, None, closed="neither")
+#: Steps between reads of the running loss (each read is a host synchronisation): a
+#: non-finite loss is caught within this many steps.
+CHECK_EVERY = 16
 
 
 @dataclass
@@ -193,8 +196,9 @@ def train(ensemble: Ensemble, objective: nn.Module, x: Tensor, y: Tensor | None 
     transform : callable, optional
         ``transform(x_B, generator) -> x_B``, applied to every batch on the data's device, with
         the epoch's seeded CPU generator (e.g. :class:`graphens.augment.ImageAugmentation`).
-    checkpoint : path, optional
-        Written atomically after every epoch.
+    checkpoint : path or Checkpoint, optional
+        Written atomically after every epoch (a path is a :class:`FileCheckpoint`; a fleet
+        passes one that splits the state into its members' files).
     resume : bool
         Continue from ``checkpoint`` if it exists. It must come from the same run (same
         ``identity``, the epochs aside); ``config.epochs`` may be larger than the checkpoint's
@@ -236,9 +240,9 @@ def train(ensemble: Ensemble, objective: nn.Module, x: Tensor, y: Tensor | None 
     params = [*ensemble.parameters(), *objective.parameters()]
     optimizer = SlicedNAdam(params, lr=config.lr, eps=config.eps)
     result = TrainResult(epochs_run=0)
-    if resume and checkpoint is not None and Path(checkpoint).exists():
-        result = _resume(Path(checkpoint), ensemble, objective, optimizer, identity, config,
-                         device)
+    store = as_checkpoint(checkpoint)
+    if resume and store is not None and store.exists():
+        result = _resume(store, ensemble, objective, optimizer, identity, config, device)
         if config.progress:
             print(f"graphens: resuming from epoch {result.resumed_from} of {config.epochs} "
                   f"({checkpoint})", file=sys.stderr)
@@ -254,47 +258,62 @@ def train(ensemble: Ensemble, objective: nn.Module, x: Tensor, y: Tensor | None 
         torch.manual_seed(derive_seed(config.seed, epoch, 0))  # dropout stream
         generator = torch.Generator().manual_seed(derive_seed(config.seed, epoch, 1))
         order = torch.randperm(x.shape[0], generator=generator)
-        batches = [b for b in order.split(config.batch_size) if b.numel() >= 2]
-        total, seen = 0.0, 0
+        batches = [b for b in order.to(device).split(config.batch_size) if b.numel() >= 2]
+        # The epoch's loss is summed on the device: reading it is a host synchronisation,
+        # done only every CHECK_EVERY steps (and at the epoch's end) to catch a non-finite
+        # loss early and to show it on the progress bar.
+        total = torch.zeros((), dtype=torch.float64, device=device)
+        seen = 0
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch",
                    disable=not config.progress, leave=False)
         tick = time.perf_counter()
-        for rows in bar:
-            rows = rows.to(device)
-            xb = x_device[rows]
+        for step, rows in enumerate(bar):
+            xb = x_device.index_select(0, rows)
             if transform is not None:
                 xb = _apply_transform(transform, xb, generator)
-            yb = y_device[rows] if y_device is not None else None
+            yb = y_device.index_select(0, rows) if y_device is not None else None
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 loss = objective(ensemble(xb), yb, ensemble.graph)
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise GraphensError(
-                    f"the loss became {value} at epoch {epoch + 1}; lower --lr or check "
-                    "the inputs for extreme values.")
+            detached = loss.detach()
             if result.first_loss is None:
-                result.first_loss = value
+                result.first_loss = _finite_loss(detached, epoch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += value * rows.numel()
+            total += detached * rows.numel()
             seen += rows.numel()
-            bar.set_postfix(loss=f"{total / seen:.4f}",
-                            samples_s=f"{seen / max(time.perf_counter() - tick, 1e-9):.0f}")
+            if (step + 1) % CHECK_EVERY == 0:
+                mean = _finite_loss(total, epoch) / seen
+                rate = seen / max(time.perf_counter() - tick, 1e-9)
+                bar.set_postfix(loss=f"{mean:.4f}", samples_s=f"{rate:.0f}")
         bar.close()
+        epoch_loss = _finite_loss(total, epoch) / max(seen, 1)
         result.train_seconds += time.perf_counter() - tick
         result.samples_seen += seen
-        result.history.append(total / max(seen, 1))
+        result.history.append(epoch_loss)
         result.epochs_run = epoch + 1
-        if checkpoint is not None:
-            atomic_torch_save(checkpoint, {
+        end_epoch = getattr(objective, "end_epoch", None)
+        if callable(end_epoch):  # objectives that keep per-epoch records (fleets)
+            end_epoch()
+        if store is not None:
+            store.write({
                 "format": CHECKPOINT_FORMAT, "epoch": epoch + 1, "identity": identity,
                 "ensemble": ensemble.state_dict(), "objective": objective.state_dict(),
                 "optimizer": optimizer.state_dict(), "history": result.history,
                 "train_seconds": result.train_seconds, "samples_seen": result.samples_seen,
-                "first_loss": result.first_loss, "config": asdict(config)})
+                "first_loss": result.first_loss, "config": asdict(config)},
+                optimizer)
     ensemble.eval()
     return result
+
+
+def _finite_loss(value: Tensor, epoch: int) -> float:
+    """``value`` as a float (a host synchronisation), refusing a non-finite loss in one line."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise GraphensError(f"the loss became {number} at epoch {epoch + 1}; lower --lr or "
+                            "check the inputs for extreme values.")
+    return number
 
 
 # --------------------------------------------------------------------------------------------
@@ -363,12 +382,12 @@ _REQUIRED = {"epoch": int, "ensemble": Mapping, "objective": Mapping, "optimizer
              "history": list, "train_seconds": (int, float), "samples_seen": int}
 
 
-def _resume(path: Path, ensemble: Ensemble, objective: nn.Module, optimizer: SlicedNAdam,
-            identity: dict[str, Any] | None, config: TrainConfig,
+def _resume(path: Checkpoint, ensemble: Ensemble, objective: nn.Module,
+            optimizer: SlicedNAdam, identity: dict[str, Any] | None, config: TrainConfig,
             device: torch.device) -> TrainResult:
     """Load ``path`` into the model and optimiser after checking it; nothing is modified on
     disk, and nothing in memory until every check has passed."""
-    state = _read_checkpoint(path, device)
+    state = path.read(device, optimizer)
     saved = state.get("identity")
     if saved is None and "fingerprint" in state:  # checkpoints written before identities
         saved = {"fingerprint": state["fingerprint"]}
@@ -401,7 +420,52 @@ def _resume(path: Path, ensemble: Ensemble, objective: nn.Module, optimizer: Sli
                        first_loss=None if first is None else float(first))
 
 
-def _read_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
+class Checkpoint(Protocol):
+    """Where training state goes after every epoch and comes back from on resume.
+
+    ``write(state, optimizer)`` receives the state dict :func:`train` builds (``format``,
+    ``epoch``, ``identity``, ``ensemble``, ``objective``, ``optimizer``, ``history``,
+    ``train_seconds``, ``samples_seen``, ``first_loss``, ``config``); ``read(device,
+    optimizer)`` returns one, checked; ``str(checkpoint)`` names it in messages.
+    """
+
+    def exists(self) -> bool: ...
+
+    def read(self, device: torch.device, optimizer: SlicedNAdam) -> dict[str, Any]: ...
+
+    def write(self, state: dict[str, Any], optimizer: SlicedNAdam) -> None: ...
+
+
+@dataclass(frozen=True)
+class FileCheckpoint:
+    """One checkpoint file, written atomically (:func:`graphens.io.atomic_torch_save`)."""
+
+    path: Path
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def read(self, device: torch.device, optimizer: SlicedNAdam | None = None,
+             ) -> dict[str, Any]:
+        return read_checkpoint(self.path, device)
+
+    def write(self, state: dict[str, Any], optimizer: SlicedNAdam | None = None) -> None:
+        atomic_torch_save(self.path, state)
+
+
+def as_checkpoint(checkpoint: str | Path | Checkpoint | None) -> Checkpoint | None:
+    """A path becomes a :class:`FileCheckpoint`; a :class:`Checkpoint` passes through."""
+    if checkpoint is None or hasattr(checkpoint, "write"):
+        return checkpoint  # type: ignore[return-value]
+    return FileCheckpoint(Path(checkpoint))
+
+
+def read_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
+    """The state saved in the checkpoint file ``path``, after checking it is one (a damaged or
+    foreign file is a one-line error, and is never modified)."""
     if path.is_dir():
         raise GraphensError(f"checkpoint {path} is a directory, not a checkpoint file; "
                             f"{_LEFT_ALONE}.")
