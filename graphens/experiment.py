@@ -43,7 +43,7 @@ from graphens.run_dir import (
     record_config,
 )
 from graphens.topology import metrics
-from graphens.train import TrainConfig, check_bf16, resolve_device, train
+from graphens.train import TrainConfig, TrainResult, check_bf16, resolve_device, train
 
 #: Probe decoding needs this many labelled training rows (a 10 % validation split of >= 1).
 MIN_DECODE_SAMPLES = 10
@@ -127,6 +127,19 @@ def _run(config: RunConfig, out_dir: str | Path | None, resume: bool, overwrite:
                     checkpoint=out / CHECKPOINT_FILE if out is not None else None,
                     resume=resume, identity=config.identity())
 
+    return finish_run(config, out, modality, data, ensemble, outcome, labelled=labelled,
+                      started=started, device=device, progress=progress, collected=collected)
+
+
+def finish_run(config: RunConfig, out: Path | None, modality: Modality, data: Any,
+               ensemble: Ensemble, outcome: TrainResult, *, labelled: bool, started: float,
+               device: torch.device, progress: bool, collected: list[str],
+               extra_results: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Decode a trained ensemble, gather its results and write the run's files.
+
+    The second half of :func:`run`, shared with fleets (:func:`graphens.fleet.run_fleet`,
+    which calls it once per member). ``collected`` holds the run's warnings so far.
+    """
     graph = ensemble.graph.cpu()
     train_z = modality.features(config, ensemble, data.x_train)
     test_z = modality.features(config, ensemble, data.x_test)
@@ -159,6 +172,7 @@ def _run(config: RunConfig, out_dir: str | Path | None, resume: bool, overwrite:
         "device": str(device),
     }
     results.update(extra)  # the modality's own keys (and its view of the receptive fields)
+    results.update(extra_results or {})
     # Every graphens warning of the run (config, graph, probes, training), once each.
     results["warnings"] = list(collected)
     if out is not None:

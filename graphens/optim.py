@@ -87,15 +87,15 @@ class SlicedNAdam:
                           if old in state["state"]},
                 "param_groups": [group]}
 
-    def load_node_state_dicts(self, parts: Sequence[tuple[range, dict[str, Any]]]) -> None:
-        """Load the states of disjoint node ranges (:meth:`node_state_dict`'s output) at once."""
+    def merged_node_state_dict(self, parts: Sequence[tuple[range, dict[str, Any]]],
+                               ) -> dict[str, Any]:
+        """A state dict of this optimiser assembled from the states of disjoint node ranges
+        (:meth:`node_state_dict`'s output); load it with :meth:`load_state_dict`."""
         merged: dict[int, Any] = {}
         for nodes, state in parts:
             own = self._flat_index(nodes)
             merged.update({own[int(i)]: value for i, value in state["state"].items()})
-        current = self.optimizer.state_dict()
-        self.optimizer.load_state_dict({"state": merged,
-                                        "param_groups": current["param_groups"]})
+        return {"state": merged, "param_groups": self.optimizer.state_dict()["param_groups"]}
 
 
 def _slices(t: Tensor) -> tuple[Tensor, ...]:

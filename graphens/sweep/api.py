@@ -10,23 +10,31 @@ The sweep directory::
 
 A trial with ``results.json`` is done and skipped on a re-run; a trial without (never started,
 killed, or failed) runs again, resuming from its last epoch checkpoint when it has one.
+Trials that can co-train run as fleets (``pack="auto"``, :mod:`graphens.fleet`); each still
+gets its own directory and row, and a killed fleet resumes from its members' checkpoints.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
+from graphens.config import RunConfig
 from graphens.errors import GraphensError
+from graphens.fleet import DEFAULT_MAX_NODES
+from graphens.fleet import pack as pack_configs
 from graphens.io import atomic_write_json
 from graphens.sweep.executors import RAY_CONNECT_TIMEOUT, make_executor
 from graphens.sweep.spec import SweepSpec, load_spec
 from graphens.sweep.table import TRIALS_DIR, read_json, trial_dir, write_table
 
 SPEC_FILE = "spec.json"
+#: ``pack`` options of :func:`sweep`.
+PACK_MODES = ("auto", "off")
 
 
 def _describe_spec(record: Mapping[str, Any]) -> str:
@@ -69,6 +77,31 @@ def _payload(out: Path, spec: SweepSpec, trial: Any) -> dict[str, Any]:
             "dir": str(trial_dir(out, trial.id)), "keep": spec.keep, "threads": None}
 
 
+def packed_payloads(out: Path, spec: SweepSpec, trials: Sequence[Any], pack: str = "auto",
+                    max_nodes: int = DEFAULT_MAX_NODES) -> list[dict[str, Any]]:
+    """The payloads of ``trials``: with ``pack="auto"``, trials that can co-train
+    (:func:`graphens.fleet.pack`: same data subset, seed, fields, encoder and optimiser) become
+    one fleet payload (``members``) of at most ``max_nodes`` nodes; ``"off"``: one per trial."""
+    if pack not in PACK_MODES:
+        raise GraphensError(f"pack={pack!r} is not one of {', '.join(PACK_MODES)}: 'auto' trains "
+                            "trials that can share a fleet together, 'off' one by one.")
+    payloads = [_payload(out, spec, trial) for trial in trials]
+    if pack == "off":
+        return payloads
+    by_extras: dict[str, list[int]] = {}
+    for i, payload in enumerate(payloads):
+        by_extras.setdefault(json.dumps(payload["extras"], sort_keys=True), []).append(i)
+    packed: list[dict[str, Any]] = []
+    for rows in by_extras.values():
+        configs = [RunConfig(**payloads[i]["config"]) for i in rows]
+        for group in pack_configs(configs, max_nodes=max_nodes):
+            members = [payloads[rows[g]] for g in group]
+            packed.append(members[0] if len(members) == 1 else
+                          {"id": f"fleet of {len(members)}: {members[0]['id']}, ...",
+                           "members": members, "threads": None})
+    return packed
+
+
 def record_result(out: Path, result: Mapping[str, Any]) -> None:
     """Write a finished trial's outcome into its directory (atomically).
 
@@ -90,7 +123,8 @@ def record_result(out: Path, result: Mapping[str, Any]) -> None:
 def sweep(spec: str | Path | Mapping[str, Any] | SweepSpec, out: str | Path | None = None, *,
           executor: str = "local", workers: int | None = None, force: bool = False,
           address: str | None = None, resources: Mapping[str, Any] | None = None,
-          progress: bool = True, timeout: float = RAY_CONNECT_TIMEOUT) -> Any:
+          progress: bool = True, timeout: float = RAY_CONNECT_TIMEOUT,
+          pack: str = "auto") -> Any:
     """Run a sweep: every trial of ``spec`` without results in ``out``, then the table.
 
     Parameters
@@ -119,6 +153,10 @@ def sweep(spec: str | Path | Mapping[str, Any] | SweepSpec, out: str | Path | No
         Show a progress bar over trials.
     timeout : float
         Seconds to wait for a Ray cluster to answer.
+    pack : {"auto", "off"}
+        ``auto``: trials that differ only in topology, τ, distance or stop-gradient (same seed,
+        data and architecture) train together as fleets (:mod:`graphens.fleet`); the table,
+        the trial directories and resuming are the same as with ``off`` (one by one).
 
     Returns
     -------
@@ -131,9 +169,10 @@ def sweep(spec: str | Path | Mapping[str, Any] | SweepSpec, out: str | Path | No
     check_directory(out, loaded, force=force)
     todo = [t for t in loaded.trials
             if not (trial_dir(out, t.id) / "results.json").exists()]
+    payloads = packed_payloads(out, loaded, todo, pack)
     runner = make_executor(executor, workers=workers, address=address,
                            resources={**loaded.resources, **(resources or {})},
-                           num_trials=max(1, len(todo)), timeout=timeout)
+                           num_trials=max(1, len(payloads)), timeout=timeout)
     atomic_write_json(out / SPEC_FILE, {"name": loaded.name, "spec": loaded.spec,
                                         "trials": loaded.ids})
     (out / TRIALS_DIR).mkdir(parents=True, exist_ok=True)
@@ -149,8 +188,10 @@ def sweep(spec: str | Path | Mapping[str, Any] | SweepSpec, out: str | Path | No
     bar = tqdm(total=len(loaded.trials), initial=len(loaded.trials) - len(todo),
                desc=f"sweep {loaded.name}", unit="trial", disable=not progress)
     if progress:
+        fleets = sum(1 for payload in payloads if "members" in payload)
+        packing = f", {fleets} fleet(s) of co-training trials" if fleets else ""
         bar.write(f"sweep {loaded.name!r}: {len(todo)} of {len(loaded.trials)} trials to run "
-                  f"({runner.describe()}) into {out}")
+                  f"({runner.describe()}{packing}) into {out}")
 
     def on_result(result: dict[str, Any]) -> None:
         record_result(out, result)
@@ -162,7 +203,7 @@ def sweep(spec: str | Path | Mapping[str, Any] | SweepSpec, out: str | Path | No
         bar.set_postfix(failed=len(failed))
 
     try:
-        runner.run([_payload(out, loaded, t) for t in todo], on_result)
+        runner.run(payloads, on_result)
     finally:
         bar.close()
     table = write_table(out, loaded.trials)

@@ -42,6 +42,10 @@ def add_parsers(commands: Any, subparser: Any) -> None:
                        help="ray: seconds to wait for --address to answer")
     sweep.add_argument("--force", action="store_true",
                        help="reuse --out although it holds another spec's sweep")
+    sweep.add_argument("--pack", choices=["auto", "off"], default="auto",
+                       help="auto: trials that differ only in topology, tau, distance or "
+                            "stop-gradient train together as one fleet (one PyG batch); off: "
+                            "one by one. Results, directories and resume are the same")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     sweep.set_defaults(handler=run_sweep)
 
@@ -72,7 +76,7 @@ def run_sweep(args: argparse.Namespace) -> int:
                                                ("retries", args.retries)) if value is not None}
     table = sweep(spec, out, executor=args.executor, workers=args.workers,
                   force=args.force, address=args.address, resources=resources,
-                  progress=not args.quiet, timeout=args.timeout)
+                  progress=not args.quiet, timeout=args.timeout, pack=args.pack)
     rows = table.to_dict("records") if hasattr(table, "to_dict") else table
     counts = {status: sum(r["status"] == status for r in rows)
               for status in ("ok", "failed", "pending")}

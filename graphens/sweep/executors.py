@@ -1,7 +1,9 @@
 """Where the trials of a sweep run: in this process, in a local process pool, or on Ray.
 
-Every executor calls the same function, :func:`run_trial`, once per trial; it trains and
-decodes the trial with :func:`graphens.experiment.run` into the trial's directory (which
+Every executor calls the same function, :func:`run_payload`, once per payload: one trial
+(:func:`run_trial`) or a fleet of trials that co-train (:func:`run_fleet_trials`, see
+:mod:`graphens.fleet`); the executor hands on one outcome per trial either way. A trial trains and
+decodes with :func:`graphens.experiment.run` into the trial's directory (which
 writes ``results.json`` atomically as its last step) and returns a small dict: the results,
 or the error and its traceback. A trial that raises is reported, never re-raised, so one bad
 trial cannot stop a sweep.
@@ -152,6 +154,53 @@ def run_trial(payload: Payload) -> dict[str, Any]:
         return failed_result(payload, err, traceback.format_exc(), started, base)
 
 
+def run_fleet_trials(payload: Payload) -> list[dict[str, Any]]:
+    """Train the trials of ``payload["members"]`` as one fleet (:func:`graphens.fleet.run_fleet`);
+    one outcome per member, as :func:`run_trial` gives. If the fleet fails (a bad member, or
+    members that cannot co-train after all, :class:`graphens.fleet.FleetError`), its members run
+    one by one, so each gets its own outcome."""
+    started = time.perf_counter()
+    members = payload["members"]
+    try:
+        import torch
+
+        from graphens.config import RunConfig
+        from graphens.fleet import run_fleet
+
+        if payload.get("threads"):
+            torch.set_num_threads(int(payload["threads"]))
+        configs = [RunConfig(**member["config"]) for member in members]
+        dataset = _load_dataset(configs[0].dataset, configs[0].dataset_params,
+                                members[0].get("extras", {}))
+        dirs = [Path(member["dir"]) for member in members]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", GraphensWarning)
+            results = run_fleet(configs, dirs, resume=True, progress=False, dataset=dataset)
+        seconds = time.perf_counter() - started
+        outcomes = []
+        for member, result in zip(members, results, strict=True):
+            _keep_only(Path(member["dir"]), member.get("keep", "all"))
+            outcomes.append({"id": member["id"], "host": socket.gethostname(),
+                             "pid": os.getpid(), "status": "ok", "results": result,
+                             "seconds": seconds, "fleet_size": len(members)})
+        return outcomes
+    except Exception:  # noqa: BLE001 - each member then fails (or not) on its own
+        # One bad member must not fail the others, and members that cannot co-train after
+        # all (FleetError: checkpoints at different epochs) still run: one by one, each
+        # resuming from its own (solo-format) checkpoint.
+        return [run_trial({**member, "threads": payload.get("threads")}) for member in members]
+
+
+def run_payload(payload: Payload) -> list[dict[str, Any]]:
+    """One trial (:func:`run_trial`) or one fleet of trials (:func:`run_fleet_trials`)."""
+    return run_fleet_trials(payload) if "members" in payload else [run_trial(payload)]
+
+
+def failed_payload(payload: Payload, err: BaseException, trace: str) -> list[dict[str, Any]]:
+    """What a payload whose worker died gives: a failed outcome for each of its trials."""
+    return [failed_result(member, err, trace) for member in payload.get("members", [payload])]
+
+
 def failed_result(payload: Payload, err: BaseException, trace: str,
                   started: float | None = None, base: dict[str, Any] | None = None,
                   ) -> dict[str, Any]:
@@ -206,23 +255,25 @@ class LocalExecutor:
         """Run every payload; call ``on_result`` with each trial's outcome as it finishes."""
         if self.workers == 1 or len(payloads) <= 1:
             for payload in payloads:
-                on_result(run_trial(payload))
+                for result in run_payload(payload):
+                    on_result(result)
             return
         threads = self.threads()
         pool = ProcessPoolExecutor(max_workers=min(self.workers, len(payloads)),
                                    mp_context=get_context("spawn"))
-        futures = {pool.submit(run_trial, {**payload, "threads": threads}): payload
+        futures = {pool.submit(run_payload, {**payload, "threads": threads}): payload
                    for payload in payloads}
         try:
             for future in as_completed(futures):
                 try:
-                    result = future.result()
+                    results = future.result()
                 except BrokenProcessPool as err:
-                    result = failed_result(
+                    results = failed_payload(
                         futures[future], err,
                         "a worker process died (killed, or out of memory); re-run the sweep "
                         "to retry this trial, or use fewer --workers.\n")
-                on_result(result)
+                for result in results:
+                    on_result(result)
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
@@ -358,7 +409,7 @@ class RayExecutor:
         """Submit every payload as a task; call ``on_result`` as each one finishes."""
         ray = self.ray
         started = connect_ray(ray, self.address, num_cpus=self.local_cpus, timeout=self.timeout)
-        task = ray.remote(run_trial).options(num_cpus=self.cpus, num_gpus=self.gpus,
+        task = ray.remote(run_payload).options(num_cpus=self.cpus, num_gpus=self.gpus,
                                              max_retries=self.retries)
         threads = max(1, int(self.cpus))
         pending = {task.remote({**payload, "threads": threads}): payload for payload in payloads}
@@ -368,10 +419,11 @@ class RayExecutor:
                 for ref in done:
                     payload = pending.pop(ref)
                     try:
-                        result = ray.get(ref)
+                        results = ray.get(ref)
                     except Exception as err:  # the worker died more than `retries` times
-                        result = failed_result(payload, err, traceback.format_exc())
-                    on_result(result)
+                        results = failed_payload(payload, err, traceback.format_exc())
+                    for result in results:
+                        on_result(result)
         except BaseException:
             for ref in pending:
                 ray.cancel(ref, force=True)

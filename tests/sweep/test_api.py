@@ -39,13 +39,13 @@ def copy(done, tmp_path):
 def calls(monkeypatch):
     """Ids of the trials the (sequential) local executor runs."""
     ran = []
-    original = executors.run_trial
+    original = executors.run_payload
 
     def counting(payload):
-        ran.append(payload["id"])
+        ran.extend(member["id"] for member in payload.get("members", [payload]))
         return original(payload)
 
-    monkeypatch.setattr(executors, "run_trial", counting)
+    monkeypatch.setattr(executors, "run_payload", counting)
     return ran
 
 
@@ -246,3 +246,23 @@ def test_a_neural_sweep_runs(tmp_path):
     assert all(r["loss_flops_per_step"] is None or r["loss_flops_per_step"] != r[
         "loss_flops_per_step"] for r in rows)
     assert all(isinstance(r["warnings"], int) for r in rows)
+
+
+def test_packed_and_one_by_one_sweeps_give_the_same_table(tmp_path, calls):
+    """pack="auto" trains the two topologies of each seed as one fleet; with dropout off the
+    rows equal those of pack="off" (to float tolerance), one row per trial either way."""
+    spec = {**SPEC, "name": "packed", "fixed": {**TINY, "dropout": 0.0}}
+    loaded = load_spec(spec)
+    payloads = graphens.sweep.api.packed_payloads(tmp_path, loaded, loaded.trials)
+    assert sorted(len(p.get("members", [p])) for p in payloads) == [2, 2]
+    packed = sweep(spec, tmp_path / "auto", workers=1, progress=False)
+    alone = sweep(spec, tmp_path / "off", workers=1, progress=False, pack="off")
+    assert sorted(calls) == sorted(list(packed["id"]) * 2)
+    packed, alone = packed.set_index("id"), alone.set_index("id")
+    assert set(packed["status"]) == {"ok"} and len(packed) == 4
+    for column in ("single_accuracy", "ensemble_accuracy", "final_loss"):
+        if column in packed:
+            assert packed[column].to_numpy() == pytest.approx(
+                alone.loc[packed.index, column].to_numpy(), rel=1e-4), column
+    with pytest.raises(GraphensError, match="pack='some'"):
+        graphens.sweep.api.packed_payloads(tmp_path, loaded, loaded.trials, pack="some")
