@@ -74,7 +74,8 @@ def check_directory(out: Path, spec: SweepSpec, force: bool = False) -> None:
 def _payload(out: Path, spec: SweepSpec, trial: Any) -> dict[str, Any]:
     record = trial.record()
     return {"id": trial.id, "config": record["config"], "extras": record["extras"],
-            "dir": str(trial_dir(out, trial.id)), "keep": spec.keep, "threads": None}
+            "dir": str(trial_dir(out, trial.id)), "keep": spec.keep, "threads": None,
+            "measures": spec.measures}
 
 
 def packed_payloads(out: Path, spec: SweepSpec, trials: Sequence[Any], pack: str = "auto",

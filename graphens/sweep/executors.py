@@ -100,6 +100,22 @@ def _load_dataset(name: str, params: dict[str, Any], extras: dict[str, Any]) -> 
     return _DATASET_CACHE[key]
 
 
+def _measure(payload: Payload, dataset: Any) -> None:
+    """Take the cross-encoder measures of a finished trial when the spec asks for them
+    (``measures.json`` beside its results; the table reads its summary). A failure leaves the
+    trial's results alone and is said as a warning."""
+    options = payload.get("measures")
+    if options is None:
+        return
+    from graphens.measures import measure_run
+
+    try:
+        measure_run(payload["dir"], dataset=dataset, **options)
+    except Exception as err:  # noqa: BLE001 - the trial itself succeeded
+        warnings.warn(f"trial {payload['id']}: the measures failed ({type(err).__name__}: "
+                      f"{err}); its results are kept.", GraphensWarning, stacklevel=2)
+
+
 def _keep_only(trial_dir: Path, keep: str) -> None:
     """Delete what ``keep`` does not ask for once a trial has its results."""
     drop = {"results": ("checkpoint.pt", "ensemble.pt"), "ensemble": ("checkpoint.pt",),
@@ -147,6 +163,7 @@ def run_trial(payload: Payload) -> dict[str, Any]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", GraphensWarning)
             results = run(config, trial_dir, resume=True, progress=False, dataset=dataset)
+            _measure(payload, dataset)
         _keep_only(trial_dir, payload.get("keep", "all"))
         return {**base, "status": "ok", "results": results,
                 "seconds": time.perf_counter() - started}
@@ -176,6 +193,8 @@ def run_fleet_trials(payload: Payload) -> list[dict[str, Any]]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", GraphensWarning)
             results = run_fleet(configs, dirs, resume=True, progress=False, dataset=dataset)
+            for member in members:
+                _measure(member, dataset)
         seconds = time.perf_counter() - started
         outcomes = []
         for member, result in zip(members, results, strict=True):

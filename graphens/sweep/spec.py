@@ -4,6 +4,9 @@ A spec is a TOML, YAML or JSON file, or the same structure as a Python dict::
 
     name = "ring-vs-random"            # optional; default: the file's stem
     keep = "ensemble"                  # results | ensemble | all (what stays in each trial dir)
+    measures = true                    # optional: CKA, alignment, agreement per trial (or a
+                                       # table {max_samples = 1000, seed = 0}); table columns
+                                       # measures.<name>.edges / .non_edges / .all_pairs
 
     [fixed]                            # run fields shared by every trial
     dataset = "digits"
@@ -54,7 +57,10 @@ from typing import Any
 from graphens.errors import GraphensError
 
 #: Top-level keys of a spec.
-SPEC_KEYS = ("name", "description", "keep", "fixed", "axes", "topologies", "resources")
+SPEC_KEYS = ("name", "description", "keep", "measures", "fixed", "axes", "topologies",
+             "resources")
+#: Options of ``measures = {...}`` (:func:`graphens.measures.measure_run`).
+MEASURE_KEYS = ("max_samples", "seed")
 #: Keys of one ``topologies`` entry besides run fields.
 ENTRY_KEYS = ("name", "label", "params", "axes")
 #: What stays in each trial's directory once it has finished.
@@ -110,6 +116,8 @@ class SweepSpec:
     keep: str = "ensemble"
     resources: dict[str, Any] = field(default_factory=dict)
     duplicates: int = 0  #: trials that expanded twice and were kept once
+    #: Options of the cross-encoder measures taken after each trial; None: not taken.
+    measures: dict[str, Any] | None = None
 
     @property
     def ids(self) -> list[str]:
@@ -363,6 +371,7 @@ def normalize_spec(raw: Mapping[str, Any]) -> dict[str, Any]:
     if keep not in KEEP:
         raise GraphensError(f"sweep spec: keep={keep!r} is not valid; choose one of "
                             f"{', '.join(KEEP)}.")
+    measures = _check_measures(raw.get("measures", False))
     fixed = _fields_table(_check_mapping(raw.get("fixed"), "fixed"), "fixed", axes=False)
     axes = _fields_table(_check_mapping(raw.get("axes"), "axes"), "axes", axes=True)
     both = sorted(set(fixed) & set(axes))
@@ -389,8 +398,33 @@ def normalize_spec(raw: Mapping[str, Any]) -> dict[str, Any]:
         raise GraphensError("topologies is an empty list, so the sweep has no trials; give at "
                             "least one entry, e.g. [[topologies]] name = \"all-to-all\".")
     checked = [_check_entry(entry, f"topologies[{i}]") for i, entry in enumerate(entries)]
-    return {"name": name.strip(), "description": str(raw.get("description", "")), "keep": keep,
-            "fixed": fixed, "axes": axes, "topologies": checked, "resources": resources}
+    normalised = {"name": name.strip(), "description": str(raw.get("description", "")),
+                  "keep": keep, "fixed": fixed, "axes": axes, "topologies": checked,
+                  "resources": resources}
+    if measures is not None:  # absent when off, so older sweep directories match
+        normalised["measures"] = measures
+    return normalised
+
+
+def _check_measures(value: Any) -> dict[str, Any] | None:
+    """``measures = true`` / ``false`` / ``{max_samples = 1000, seed = 0}``."""
+    if value is False or value is None:
+        return None
+    if value is True:
+        return {}
+    if not isinstance(value, Mapping):
+        raise GraphensError(f"sweep spec: measures={value!r} is not valid; give true, false or "
+                            "a table of options (max_samples, seed).")
+    bad = sorted(set(value) - set(MEASURE_KEYS))
+    if bad:
+        raise GraphensError(f"measures: unknown key(s) {', '.join(bad)}; valid keys are "
+                            f"{', '.join(MEASURE_KEYS)}.")
+    for key, item in value.items():
+        if isinstance(item, bool) or not isinstance(item, int) or item < (2 if key ==
+                                                                          "max_samples" else 0):
+            raise GraphensError(f"measures.{key}={item!r} must be a whole number "
+                                f"{'>= 2' if key == 'max_samples' else '>= 0'}.")
+    return dict(value)
 
 
 def _check_entry(entry: Any, where: str) -> dict[str, Any]:
@@ -499,7 +533,8 @@ def expand(spec: Mapping[str, Any]) -> SweepSpec:
     if not trials:  # pragma: no cover - empty axes are refused earlier
         raise GraphensError("the sweep spec expands to no trials; check its axes.")
     return SweepSpec(name=spec["name"], spec=to_raw(spec), trials=trials, keep=spec["keep"],
-                     resources=dict(spec.get("resources", {})), duplicates=duplicates)
+                     resources=dict(spec.get("resources", {})), duplicates=duplicates,
+                     measures=spec.get("measures"))
 
 
 def to_raw(normalised: Mapping[str, Any]) -> dict[str, Any]:
@@ -517,7 +552,7 @@ def to_raw(normalised: Mapping[str, Any]) -> dict[str, Any]:
         if axes:
             raw["axes"] = axes
         entries.append(raw)
-    spec = {k: normalised[k] for k in ("name", "description", "keep", "fixed", "axes",
-                                       "resources") if k in normalised}
+    spec = {k: normalised[k] for k in ("name", "description", "keep", "measures", "fixed",
+                                       "axes", "resources") if k in normalised}
     spec["topologies"] = entries
     return json.loads(json.dumps(spec))

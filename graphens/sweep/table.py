@@ -156,6 +156,17 @@ def result_columns(results: dict[str, Any], trial: Trial) -> dict[str, Any]:
     return row
 
 
+def measure_columns(measures: dict[str, Any] | None) -> dict[str, Any]:
+    """``measures.<name>.<edges|non_edges|all_pairs|diagonal>`` from a trial's
+    ``measures.json`` summary (:func:`graphens.measures.measure_run`); none without it."""
+    row: dict[str, Any] = {}
+    for name, values in ((measures or {}).get("summary") or {}).items():
+        if isinstance(values, dict):
+            for which, value in values.items():
+                row[f"measures.{name}.{which}"] = value
+    return row
+
+
 def trial_row(out: str | Path, trial: Trial) -> dict[str, Any]:
     """The table row of one trial, from its directory."""
     folder = trial_dir(out, trial.id)
@@ -166,6 +177,7 @@ def trial_row(out: str | Path, trial: Trial) -> dict[str, Any]:
     if results is not None:
         row["status"] = "ok"
         row.update(result_columns(results, trial))
+        row.update(measure_columns(read_json(folder / "measures.json")))
         return row
     error = read_json(folder / "error.json")
     if error is not None:

@@ -266,3 +266,29 @@ def test_packed_and_one_by_one_sweeps_give_the_same_table(tmp_path, calls):
                 alone.loc[packed.index, column].to_numpy(), rel=1e-4), column
     with pytest.raises(GraphensError, match="pack='some'"):
         graphens.sweep.api.packed_payloads(tmp_path, loaded, loaded.trials, pack="some")
+
+
+def test_measures_become_columns_over_edges_and_non_edges(tmp_path):
+    spec = {"name": "measured", "fixed": TINY, "measures": {"max_samples": 200},
+            "topologies": ["ring"]}
+    table = sweep(spec, tmp_path / "measured", workers=1, progress=False)
+    row = table.iloc[0]
+    assert row["status"] == "ok"
+    trial = tmp_path / "measured" / "trials" / row["id"]
+    saved = json.loads((trial / "measures.json").read_text())
+    assert saved["samples"] == 200
+    for name in ("cka", "alignment", "agreement"):
+        for which in ("edges", "non_edges", "all_pairs"):
+            assert row[f"measures.{name}.{which}"] == pytest.approx(
+                saved["summary"][name][which]), (name, which)
+    assert 0.0 <= row["measures.cka.non_edges"] <= 1.0
+    # The spec records the option, so the directory is recognised again.
+    assert load_spec(json.loads((tmp_path / "measured" / "spec.json").read_text())["spec"]
+                     ).measures == {"max_samples": 200}
+
+
+@pytest.mark.parametrize(("measures", "match"), [
+    ({"samples": 5}, "unknown key"), ({"max_samples": 1}, ">= 2"), ("yes", "true, false")])
+def test_bad_measures_options_are_refused(measures, match):
+    with pytest.raises(GraphensError, match=match):
+        load_spec({"fixed": TINY, "measures": measures})
