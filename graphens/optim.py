@@ -62,29 +62,33 @@ class SlicedNAdam:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state)
 
-    def _flat_index(self, nodes: range) -> list[int]:
-        """Positions in the flat slice list of ``nodes``' slices, parameter by parameter."""
+    def _node_positions(self, nodes: range) -> list[int]:
+        """Positions of ``nodes``' entries in :meth:`state_dict`'s per-node layout (one entry
+        per node slice of each node-stacked parameter), parameter by parameter."""
         index, start = [], 0
-        for slices in self._slices:
-            if len(nodes) and len(slices) < nodes.stop:
+        for p in self.params:
+            count = p.shape[0] if p.dim() >= 2 else 1
+            if len(nodes) and count < nodes.stop:
                 raise GraphensError(
                     f"nodes {nodes.start}..{nodes.stop - 1} are not all rows of every parameter "
-                    f"(one has {len(slices)}); only node-stacked parameters split by node.")
+                    f"(one has {count}); only node-stacked parameters split by node.")
             index += [start + node for node in nodes]
-            start += len(slices)
+            start += count
         return index
 
     def node_state_dict(self, nodes: range) -> dict[str, Any]:
         """The state an optimiser over only ``nodes``' rows of the same parameters would have.
 
         The result loads into a :class:`SlicedNAdam` of a model holding those nodes alone
-        (a fleet member's solo run, :mod:`graphens.fleet`).
+        (a fleet member's solo run, :mod:`graphens.fleet`); its tensors are copies, so saving
+        it saves only these nodes.
         """
-        state = self.optimizer.state_dict()
-        flat = self._flat_index(nodes)
-        group = {**state["param_groups"][0], "params": list(range(len(flat)))}
-        return {"state": {new: state["state"][old] for new, old in enumerate(flat)
-                          if old in state["state"]},
+        state = self.state_dict()
+        positions = self._node_positions(nodes)
+        group = {**state["param_groups"][0], "params": list(range(len(positions)))}
+        return {"state": {new: {key: value.clone() if isinstance(value, Tensor) else value
+                                for key, value in state["state"][old].items()}
+                          for new, old in enumerate(positions) if old in state["state"]},
                 "param_groups": [group]}
 
     def merged_node_state_dict(self, parts: Sequence[tuple[range, dict[str, Any]]],
@@ -93,9 +97,9 @@ class SlicedNAdam:
         (:meth:`node_state_dict`'s output); load it with :meth:`load_state_dict`."""
         merged: dict[int, Any] = {}
         for nodes, state in parts:
-            own = self._flat_index(nodes)
+            own = self._node_positions(nodes)
             merged.update({own[int(i)]: value for i, value in state["state"].items()})
-        return {"state": merged, "param_groups": self.optimizer.state_dict()["param_groups"]}
+        return {"state": merged, "param_groups": self.state_dict()["param_groups"]}
 
 
 def _slices(t: Tensor) -> tuple[Tensor, ...]:
