@@ -6,6 +6,12 @@ seeded initialisation), stacks every parameter and buffer along a leading node d
 ``vmap(functional_call)``. For linear layers vmap lowers to batched matmuls, so the ensemble
 costs one kernel per layer instead of N. Nodes never share weights.
 
+Modules that declare ``takes_mask = True`` (the token encoders of :mod:`graphens.encoders`)
+are called as ``module(x, mask)`` with their node's ``[in_features]`` row of the signal mask,
+so a node can tell its padding from real zeros (a ViT-lite masks padded patches out of
+attention); the bank's ``forward(x, mask)`` passes ``mask[i]`` to node ``i`` under the same
+vmap.
+
 Encoders that are a plain ``nn.Sequential`` of ``nn.Linear``, ``nn.Dropout`` and elementwise
 activations (the built-in MLP) take a direct path instead of vmap, with the same result:
 activations are kept feature-major (``[N, features, B]``) so that every layer is one
@@ -78,14 +84,19 @@ class NodeBank(nn.Module):
         for name, value in buffers.items():
             self.register_buffer("buf_" + _key(name), value)
         self._plan = _sequential_plan(modules[0]) if not buffers else None
+        self.takes_mask = bool(getattr(modules[0], "takes_mask", False))
 
     def _state(self) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         params = {n: self.params[_key(n)] for n in self._names}
         buffers = {n: getattr(self, "buf_" + _key(n)) for n in self._buffer_names}
         return params, buffers
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Embed ``x`` of shape ``[N, B, in_features]`` into ``[N, B, D]``."""
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Embed ``x`` of shape ``[N, B, in_features]`` into ``[N, B, D]``.
+
+        ``mask`` (``[N, in_features]`` bool, True at real signals) reaches the encoders that
+        take it (``takes_mask``); the others ignore it. None: every signal is real.
+        """
         if x.dim() != 3 or x.shape[0] != self.num_nodes or x.shape[2] != self.in_features:
             raise GraphensError(
                 f"NodeBank expects input [N={self.num_nodes}, B, {self.in_features}]; got "
@@ -94,11 +105,22 @@ class NodeBank(nn.Module):
             return self._forward_sequential(x)
         template = self._template[0]
         template.train(self.training)
+        params, buffers = self._state()
+        if mask is not None and getattr(self, "takes_mask", False):
+            if mask.shape != (self.num_nodes, self.in_features):
+                raise GraphensError(
+                    f"NodeBank mask must be [N={self.num_nodes}, {self.in_features}]; got "
+                    f"{tuple(mask.shape)}.")
+
+            def masked_node(params: dict, buffers: dict, inputs: Tensor, node_mask: Tensor,
+                            ) -> Tensor:
+                return functional_call(template, (params, buffers), (inputs, node_mask))
+
+            return vmap(masked_node, randomness="different")(params, buffers, x, mask)
 
         def one_node(params: dict, buffers: dict, inputs: Tensor) -> Tensor:
             return functional_call(template, (params, buffers), (inputs,))
 
-        params, buffers = self._state()
         return vmap(one_node, randomness="different")(params, buffers, x)
 
     def _forward_sequential(self, x: Tensor) -> Tensor:
