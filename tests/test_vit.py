@@ -82,9 +82,41 @@ def test_bank_equals_a_loop_of_plain_modules():
     ensemble.train()
     trained = ensemble(x)
     assert torch.isfinite(trained).all() and not torch.allclose(trained, z)  # dropout is on
+    # Each node draws its own dropout masks: identical nodes on identical inputs differ.
+    same = NodeBank(lambda width: factory(width), 2, 32, seed=0)
+    with torch.no_grad():
+        for param in same.params.values():
+            param[1] = param[0]
+    for direct in (True, False):
+        same.direct = direct
+        out = same(torch.rand(1, 4, 32).expand(2, 4, 32))
+        assert not torch.allclose(out[0], out[1])
+    same.eval()
+    out = same(torch.rand(1, 4, 32).expand(2, 4, 32))
+    torch.testing.assert_close(out[0], out[1])
 
 
-def test_padded_patches_are_masked_out_of_attention():
+def test_direct_vit_path_equals_vmap():
+    """The bank's batched ViT-lite (the default) and vmap(functional_call) agree, gradients
+    included; the direct path is the one taken."""
+    graph = patch_graph()
+    ensemble = Ensemble(graph, vit_lite_encoder(8, **SMALL), seed=2).eval()
+    assert ensemble.bank._vit is not None
+    x = torch.rand(6, 128)
+    direct = ensemble(x)
+    direct.square().sum().backward()
+    grads = {n: p.grad.clone() for n, p in ensemble.bank.params.items()}
+    ensemble.zero_grad()
+    ensemble.bank.direct = False
+    vmapped = ensemble(x)
+    vmapped.square().sum().backward()
+    torch.testing.assert_close(direct, vmapped, rtol=1e-5, atol=1e-5)
+    for name, param in ensemble.bank.params.items():
+        torch.testing.assert_close(param.grad, grads[name], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_padded_patches_are_masked_out_of_attention(direct):
     """Node 1 sees 1 patch padded to 3: its embedding equals its module on the 1 real token
     (positions of the real slots), and differs when padding is not masked."""
     full = patch_graph(fraction=0.375, nodes=2, seed=1)  # 3 patches of 8 values
@@ -94,6 +126,7 @@ def test_padded_patches_are_masked_out_of_attention():
     graph = ensemble_graph(make_topology("all-to-all", 2), fields)
     factory = vit_lite_encoder(8, **SMALL)
     ensemble = Ensemble(graph, factory, seed=0).eval()
+    ensemble.bank.direct = direct
     x = torch.rand(4, 128)
     z = ensemble(x)
     state = ensemble.bank.node_state_dict(1)
