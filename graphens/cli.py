@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_train_parser(commands: Any) -> None:
-    from graphens.config import BASELINES, MODALITY_DEFAULTS, NEURAL_OBJECTIVES
+    from graphens.config import BASELINES, ENCODER_DEFAULTS, MODALITY_DEFAULTS, NEURAL_OBJECTIVES
     from graphens.datasets import DATASETS
 
     vision, neural = MODALITY_DEFAULTS["vision"], MODALITY_DEFAULTS["neural"]
@@ -144,19 +144,26 @@ def add_train_parser(commands: Any) -> None:
                        help=f"receptive-field fraction d in (0, 1] ({RECOMMENDED}, digits 0.25; "
                             f"else {vision['rf_fraction']})")
     train.add_argument("--rf-param", action="append", default=[], metavar="K=V",
-                       help="receptive-field parameter, repeatable (e.g. sigma=2, patch=4) "
+                       help="receptive-field parameter, repeatable (e.g. sigma=2, patch=4: the "
+                            "patch side of patches/contiguous, which vit-lite tokenises) "
                             "(default: the kind's own)")
     train.add_argument("--encoder", default=None,
-                       help="encoder family (default: mlp; neural: time-distributed-mlp)")
+                       help="mlp, or vit-lite: per node a linear patch tokeniser to --dim with "
+                            "a class token and learned positions, 2 pre-LayerNorm blocks of 4 "
+                            "heads (fixed; other sizes: graphens.encoders.vit_lite_encoder), "
+                            "output the LayerNorm'ed class token; needs --rf patches or "
+                            "contiguous (default: mlp; neural: time-distributed-mlp)")
     train.add_argument("--hidden", default=None,
                        help="hidden widths of the MLP (default "
-                            f"{','.join(map(str, vision['hidden']))}; neural, per bin, "
+                            f"{','.join(map(str, vision['hidden']))}; vit-lite: its block MLP, "
+                            f"default {','.join(map(str, ENCODER_DEFAULTS['vit-lite']['hidden']))}"
+                            f", ending at --dim; neural, per bin, "
                             f"{','.join(map(str, neural['hidden']))})")
     train.add_argument("--dim", type=int, default=None,
                        help=f"embedding size D (default {vision['dim']}; neural {neural['dim']})")
     train.add_argument("--dropout", type=float, default=None,
-                       help=f"dropout after each hidden layer (default {vision['dropout']}; "
-                            f"neural {neural['dropout']})")
+                       help=f"dropout after each hidden layer (vit-lite: also on the attention "
+                            f"weights) (default {vision['dropout']}; neural {neural['dropout']})")
     train.add_argument("--tau", type=float, default=None,
                        help=f"softmax temperature ({RECOMMENDED}, digits 0.05; else "
                             f"{vision['tau']})")

@@ -37,6 +37,9 @@ MODALITY_DEFAULTS: dict[str, dict[str, Any]] = {
                "dim": 32, "dropout": 0.0, "objective": "temporal-closer", "tau": 10.0,
                "bins": 2, "frame_groups": 10, "decode_frames": True, "epochs": 20},
 }
+#: An encoder's settings that differ from its modality's, resolved before the dataset's and
+#: the modality's (vit-lite's ``hidden`` is its block MLP, method.md §4).
+ENCODER_DEFAULTS: dict[str, dict[str, Any]] = {"vit-lite": {"hidden": (512, 256)}}
 #: Fields that only one modality reads; the other must leave them unset.
 MODALITY_FIELDS = {
     "vision": ("rf", "rf_fraction", "augment"),
@@ -111,7 +114,10 @@ class RunConfig:
     rf, rf_fraction, rf_params
         Vision receptive fields (:mod:`graphens.receptive_fields`): kind, fraction d, options.
     encoder, hidden, dim, dropout
-        Each node's encoder.
+        Each node's encoder: ``mlp`` (``hidden`` its hidden widths) or ``vit-lite`` (needs
+        ``rf`` ``patches`` or ``contiguous``, patch side ``rf_params["patch"]``, default 4;
+        ``hidden`` its block MLP, default (512, 256), ending at ``dim``; 2 blocks of 4 heads,
+        fixed here, set by :func:`graphens.encoders.vit_lite_encoder` in Python).
     objective, objective_params, tau, distance, stop_gradient
         What is minimised: ``closer`` (vision) or a temporal objective (neural), the softmax
         temperature τ, mean or summed squared distance, and the stop-gradient side.
@@ -186,7 +192,10 @@ class RunConfig:
         for name in ("rf", "rf_fraction", "encoder", "hidden", "dim", "dropout", "objective",
                      "tau", "bins", "frame_groups", "decode_frames", "epochs", "augment"):
             if getattr(self, name) is None:
-                value = dataset_defaults.get(name, modality_defaults.get(name))
+                # The encoder's own defaults (vit-lite's block MLP) come before the others.
+                encoder_defaults = ENCODER_DEFAULTS.get(self.encoder, {})  # type: ignore[arg-type]
+                value = encoder_defaults.get(
+                    name, dataset_defaults.get(name, modality_defaults.get(name)))
                 setattr(self, name, value)
         recommended = dict(dataset_defaults.get("dataset_params", {}))
         self.dataset_params = {**recommended, **dict(self.dataset_params)}
@@ -208,7 +217,7 @@ class RunConfig:
                 f"of {', '.join(objectives)}.")
         if self.modality == "vision" and self.encoder == "time-distributed-mlp":
             raise GraphensError("encoder='time-distributed-mlp' is the neural encoder; vision "
-                                "runs use mlp.")
+                                "runs use mlp or vit-lite.")
         if self.modality == "neural" and _graph_decides_nodes(self.topology):
             raise GraphensError(
                 f"topology {self.topology!r} brings its own nodes; with neural data the nodes "
@@ -219,8 +228,8 @@ class RunConfig:
 
     def _check_names(self) -> None:
         # The registries import torch; configs are checked before anything heavy runs anyway.
-        from graphens.encoders import ENCODERS
-        from graphens.receptive_fields import RECEPTIVE_FIELDS
+        from graphens.encoders import ENCODERS, TOKEN_ENCODERS
+        from graphens.receptive_fields import PATCH_KINDS, RECEPTIVE_FIELDS
         from graphens.topology import TOPOLOGIES, graph_decides_nodes, topology_params
 
         if not graph_decides_nodes(self.topology):
@@ -241,6 +250,17 @@ class RunConfig:
             if self.encoder not in ENCODERS:
                 raise GraphensError(f"unknown encoder {self.encoder!r}; choose one of "
                                     f"{', '.join(sorted(ENCODERS))}.")
+            if self.encoder in TOKEN_ENCODERS and self.rf not in PATCH_KINDS:
+                raise GraphensError(
+                    f"encoder={self.encoder!r} reads whole image patches but rf={self.rf!r} "
+                    "does not cut the image into patches; use --rf patches or --rf contiguous "
+                    "(rf='patches' or 'contiguous').")
+            if self.encoder in TOKEN_ENCODERS:
+                from graphens.encoders import vit_lite_encoder
+
+                # The sizes' own checks (heads divide dim, MLP ends at dim), before any data.
+                vit_lite_encoder(1, dim=self.dim, hidden=self.hidden,  # type: ignore[arg-type]
+                                 dropout=self.dropout)  # type: ignore[arg-type]
 
     # -- identity ----------------------------------------------------------------------------
 

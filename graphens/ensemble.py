@@ -77,7 +77,14 @@ class Ensemble(nn.Module):
         return views.permute(1, 0, 2)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Embeddings ``[N, B, D]`` of a batch ``x`` of shape ``[B, S]``."""
+        """Embeddings ``[N, B, D]`` of a batch ``x`` of shape ``[B, S]``.
+
+        Encoders that take the signal mask (token encoders) get ``rf_mask`` when some node's
+        field is padded, so padded patches are masked out of attention.
+        """
+        mask = self.graph.rf_mask
+        if self.bank.takes_mask and not bool(mask.all()):
+            return self.bank(self.gather(x), mask)
         return self.bank(self.gather(x))
 
     @torch.no_grad()

@@ -113,13 +113,29 @@ class VisionModality(Modality):
         return ensemble_graph(topology, drawn)
 
     def planned_size(self, config: RunConfig, data: Any) -> tuple[int | None, int]:
+        from graphens.receptive_fields import PATCH_KINDS
+
+        if config.rf in PATCH_KINDS and data.image_shape is not None:  # whole patches
+            height, width, channels = data.image_shape
+            patch = int(config.rf_params.get("patch", 4))
+            count = max(1, round(height * width * config.rf_fraction / patch**2))
+            return config.nodes, count * patch * patch * channels
         return config.nodes, max(1, int(data.num_signals * config.rf_fraction))
 
     def encoder_factory(self, config: RunConfig, graph: Any) -> Callable[[int], nn.Module]:
-        from graphens.encoders import make_encoder_factory
+        from graphens.encoders import TOKEN_ENCODERS, make_encoder_factory
+        from graphens.receptive_fields import token_width
 
-        return make_encoder_factory(config.encoder, hidden=config.hidden, dim=config.dim,
-                                    dropout=config.dropout)
+        params: dict[str, Any] = {"hidden": config.hidden, "dim": config.dim,
+                                  "dropout": config.dropout}
+        if config.encoder in TOKEN_ENCODERS and graph is not None:  # patches of p*p*C values
+            fields = graph.receptive_field
+            params["token_width"] = token_width(fields["kind"], fields["params"])
+        elif config.encoder in TOKEN_ENCODERS:
+            # Before the graph (the early memory check): p*p values a token, i.e. C tokens per
+            # patch on colour images, an upper bound on the memory.
+            params["token_width"] = int(config.rf_params.get("patch", 4)) ** 2
+        return make_encoder_factory(config.encoder, **params)
 
     def objective(self, config: RunConfig, data: Any, graph: Any) -> nn.Module:
         from graphens.objectives import CLoSeRObjective, SupervisedObjective
@@ -158,7 +174,8 @@ def estimate_training_bytes(factory: Callable[[int], nn.Module], num_nodes: int,
                             in_features: int, batch_size: int, num_edges: int = 0) -> int:
     r"""Bytes one training step needs, roughly: parameters, gradients and NAdam's two moments
     (4 copies of :math:`P` per node), activations and their gradients for every layer width
-    :math:`w` (:math:`\approx 3 N B \sum w`, the :math:`[N, B, K]` gathered inputs included),
+    :math:`w` (:math:`\approx 3 N B \sum w`, the :math:`[N, B, K]` gathered inputs included;
+    times the tokens plus one for a token encoder, attention scores not counted),
     and the loss's :math:`[E, B, B]` logits with their softmax and gradient (:math:`3 E B^2`).
 
     The encoder is built once on the ``meta`` device, so nothing is allocated.
@@ -166,7 +183,8 @@ def estimate_training_bytes(factory: Callable[[int], nn.Module], num_nodes: int,
     with torch.device("meta"):
         encoder = factory(in_features)
     params = sum(p.numel() for p in encoder.parameters())
-    widths = in_features + sum(m.out_features for m in encoder.modules()
-                               if isinstance(m, nn.Linear))
+    widths = sum(m.out_features for m in encoder.modules() if isinstance(m, nn.Linear))
+    # A token encoder applies its layers to every token (and the class token) of a sample.
+    widths = in_features + widths * (getattr(encoder, "num_tokens", 0) + 1)
     floats = num_nodes * (4 * params + 3 * batch_size * widths) + 3 * num_edges * batch_size**2
     return 4 * floats

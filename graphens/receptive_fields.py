@@ -4,6 +4,12 @@ A receptive field is a fixed set of flat signal indices per node. Inputs are fla
 channel-last, so pixel ``(row, col)`` channel ``ch`` of an ``(H, W, C)`` image is signal
 ``(row * W + col) * C + ch``; image-based fields select whole pixels (all ``C`` channels).
 
+Order within a field: ascending signal index, except for the patch kinds (``"patches"``,
+``"contiguous"``), which list whole patches one after another — patches in raster order of
+the patch grid, each patch's pixels row by row, each pixel's channels in order — so a node's
+gathered view ``[B, P·p·p·C]`` reshapes to tokens ``[B, P, p·p·C]`` (see
+:func:`token_width`). The order changes no field's set of signals.
+
 All samplers are registered in :data:`RECEPTIVE_FIELDS` and called through
 :func:`sample_receptive_fields`. Randomness comes from numpy: node ``i`` uses its own generator
 ``np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(i,)))``, so a node's field
@@ -28,10 +34,12 @@ from graphens.data import check_image_shape
 from graphens.errors import GraphensError
 
 __all__ = [
+    "PATCH_KINDS",
     "RECEPTIVE_FIELDS",
     "ReceptiveFields",
     "from_groups",
     "sample_receptive_fields",
+    "token_width",
 ]
 
 
@@ -43,7 +51,8 @@ class ReceptiveFields:
     ----------
     index : torch.Tensor
         ``[N, K_max]`` int64 flat signal indices; node ``i``'s signals are
-        ``index[i, mask[i]]`` (sorted, unique), padded with 0 where ``mask`` is False.
+        ``index[i, mask[i]]`` (unique; sorted, or patch by patch for the patch kinds — see
+        the module docstring), padded with 0 where ``mask`` is False.
     mask : torch.Tensor
         ``[N, K_max]`` bool, True where ``index`` holds a real signal.
     centers : torch.Tensor or None
@@ -201,6 +210,19 @@ def _patch_pixels(patch_ids: np.ndarray, grid_w: int, width: int, patch: int) ->
     return (rows * width + cols).ravel()
 
 
+def _patch_signals(patch_ids: np.ndarray, grid_w: int, width: int, patch: int,
+                   channels: int) -> np.ndarray:
+    """Flat signal indices of whole patches, patch by patch (the token order).
+
+    Patches in ascending id (raster order of the patch grid); within a patch, pixels row by
+    row and each pixel's ``C`` channels in order. So the first ``p·p·C`` indices are the first
+    patch's ``(row, col, channel)`` values in channel-last order, the next ``p·p·C`` the second
+    patch's, and so on.
+    """
+    pixels = _patch_pixels(np.sort(np.asarray(patch_ids, dtype=np.int64)), grid_w, width, patch)
+    return (pixels[:, None] * channels + np.arange(channels, dtype=np.int64)[None, :]).ravel()
+
+
 def _positive_float(name: str, value: Any, kind: str, example: str, allow_zero: bool) -> float:
     ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
     ok = ok and math.isfinite(float(value)) and (float(value) >= 0 if allow_zero else value > 0)
@@ -290,8 +312,9 @@ def _patches(
     """Whole ``p×p`` patches chosen uniformly at random.
 
     The image is cut into ``(H/p)·(W/p)`` patches; each node takes
-    ``max(1, round(H·W·d / p²))`` distinct patches with all their pixels and channels.
-    ``centers`` is the mean ``(row, col)`` of the chosen pixels.
+    ``max(1, round(H·W·d / p²))`` distinct patches with all their pixels and channels, listed
+    patch by patch (:func:`_patch_signals`). ``centers`` is the mean ``(row, col)`` of the
+    chosen pixels.
     """
     image_shape = _require_image("patches", image_shape)
     h, w, c = image_shape
@@ -303,7 +326,7 @@ def _patches(
         rng = _node_rng(seed, i)
         ids = rng.choice(grid_h * grid_w, size=n_patches, replace=False)
         pixels = _patch_pixels(ids, grid_w, w, patch)
-        fields.append(_pixels_to_signals(pixels, c))
+        fields.append(_patch_signals(ids, grid_w, w, patch, c))
         centers.append(coords[pixels].mean(axis=0))
     return fields, np.stack(centers), {"patch": int(patch)}
 
@@ -324,7 +347,8 @@ def _contiguous(
     image; patch ``q`` (centre ``c_q``) gets the score
     :math:`\lVert c_q - μ \rVert / p + \text{jitter} \cdot ε_q`, ``ε_q ~ N(0, 1)`` (distances in
     patch widths), and the patches with the smallest scores are chosen. ``jitter = 0`` gives
-    the exact nearest patches. ``centers`` is ``μ``.
+    the exact nearest patches. Signals are listed patch by patch (:func:`_patch_signals`).
+    ``centers`` is ``μ``.
     """
     image_shape = _require_image("contiguous", image_shape)
     h, w, c = image_shape
@@ -339,7 +363,7 @@ def _contiguous(
         dist = np.sqrt(((patch_centres - centre) ** 2).sum(axis=1)) / patch
         score = dist + jitter * rng.standard_normal(len(dist))
         ids = np.argsort(score, kind="stable")[:n_patches]
-        fields.append(_pixels_to_signals(_patch_pixels(ids, grid_w, w, patch), c))
+        fields.append(_patch_signals(ids, grid_w, w, patch, c))
         centers.append(centre)
     return fields, np.stack(centers), {"patch": int(patch), "jitter": jitter}
 
@@ -451,6 +475,9 @@ RECEPTIVE_FIELDS: dict[str, Callable[..., Any]] = {
     "groups": _groups,
 }
 
+#: The kinds whose fields are whole patches listed patch by patch (token encoders need them).
+PATCH_KINDS = ("contiguous", "patches")
+
 _COMMON_ARGS = {"num_nodes", "num_signals", "fraction", "image_shape", "seed"}
 
 
@@ -473,7 +500,8 @@ def sample_receptive_fields(
     r"""Draw the receptive fields of ``num_nodes`` nodes (method.md §3).
 
     Each node's field is drawn independently (fields of different nodes may overlap), without
-    replacement within a node, and sorted. With ``S`` signals and fraction ``d`` a field holds
+    replacement within a node, and sorted (the patch kinds: patch by patch, see the module
+    docstring). With ``S`` signals and fraction ``d`` a field holds
     about :math:`k = \lfloor S d \rfloor` signals:
 
     * ``"random"``: a uniform random ``k``-subset of the signals.
@@ -568,3 +596,25 @@ def sample_receptive_fields(
         **resolved,
     }
     return _pack(fields, kind, full_params, centers)
+
+
+def token_width(kind: str, params: dict[str, Any]) -> int:
+    """Values per token, ``p·p·C``, of patch fields (``kind`` in :data:`PATCH_KINDS`).
+
+    ``params`` are the fields' ``params`` (as stored in ``graph.receptive_field["params"]``):
+    ``patch`` and ``image_shape``. A node's gathered view ``[B, K]`` is then ``K / (p·p·C)``
+    whole patches, one after another, and reshapes to tokens ``[B, K / (p·p·C), p·p·C]``.
+
+    Raises
+    ------
+    GraphensError
+        When ``kind`` does not cut the image into whole patches.
+    """
+    if kind not in PATCH_KINDS:
+        raise GraphensError(
+            f"receptive field kind {kind!r} does not cut the image into whole patches, which a "
+            "token encoder (vit-lite) needs; use --rf patches or --rf contiguous "
+            "(kind='patches' or 'contiguous').")
+    patch = int(params.get("patch", 4))
+    channels = int(params["image_shape"][2])
+    return patch * patch * channels

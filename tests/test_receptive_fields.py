@@ -10,10 +10,12 @@ import torch
 
 from graphens.errors import GraphensError
 from graphens.receptive_fields import (
+    PATCH_KINDS,
     RECEPTIVE_FIELDS,
     ReceptiveFields,
     from_groups,
     sample_receptive_fields,
+    token_width,
 )
 
 MNIST = (28, 28, 1)
@@ -31,7 +33,7 @@ def _coords(pixels: np.ndarray, width: int) -> np.ndarray:
     return np.stack([pixels // width, pixels % width], axis=1).astype(float)
 
 
-def _check_structure(fields: ReceptiveFields, num_signals: int) -> None:
+def _check_structure(fields: ReceptiveFields, num_signals: int, ordered: bool = True) -> None:
     assert fields.index.dtype == torch.int64 and fields.mask.dtype == torch.bool
     assert fields.index.shape == fields.mask.shape
     assert fields.max_size == fields.index.shape[1]
@@ -39,7 +41,9 @@ def _check_structure(fields: ReceptiveFields, num_signals: int) -> None:
     assert bool((fields.index[~fields.mask] == 0).all())
     for idx in fields.to_lists():
         assert len(idx) > 0
-        assert idx == sorted(set(idx))  # sorted, no repeats
+        assert len(idx) == len(set(idx))  # no repeats
+        if ordered:
+            assert idx == sorted(idx)
         assert idx[0] >= 0 and idx[-1] < num_signals
 
 
@@ -53,7 +57,7 @@ def test_structure_and_params_redraw(kind, shape):
     s = int(np.prod(shape))
     fields = sample_receptive_fields(kind, 6, s, fraction=0.1, image_shape=shape, seed=3)
     assert fields.kind == kind and fields.num_nodes == 6
-    _check_structure(fields, s)
+    _check_structure(fields, s, ordered=kind not in PATCH_KINDS)
     assert fields.centers is not None and fields.centers.shape == (6, 2)
     assert fields.centers.dtype == torch.float32
     json.dumps(fields.params)  # serialisable
@@ -145,6 +149,43 @@ def test_patch_kinds_select_whole_patches(kind):
         ids = _patch_ids(pixels, 28, 4)
         assert len(ids) == 5
         assert len(pixels) == 16 * len(ids)  # every touched patch is complete
+
+
+@pytest.mark.parametrize("kind", PATCH_KINDS)
+@pytest.mark.parametrize("shape,patch", [(MNIST, 4), (CIFAR, 4), ((8, 8, 1), 2)])
+def test_patch_kinds_list_signals_patch_by_patch(kind, shape, patch):
+    """A node's signals are whole patches one after another, each in (row, col, channel)
+    order, patches in raster order: [B, K] reshapes to tokens [B, P, p*p*C]."""
+    h, w, c = shape
+    fields = sample_receptive_fields(kind, 6, h * w * c, fraction=0.1 if h > 8 else 0.25,
+                                     image_shape=shape, seed=5, patch=patch)
+    width = token_width(kind, fields.params)
+    assert width == patch * patch * c
+    rows, cols = np.meshgrid(np.arange(patch), np.arange(patch), indexing="ij")
+    for idx in fields.to_lists():
+        tokens = np.asarray(idx).reshape(-1, width)
+        patch_ids = []
+        for token in tokens:
+            pixel, channel = np.divmod(token, c)
+            r0, c0 = pixel[0] // w, pixel[0] % w
+            assert r0 % patch == 0 and c0 % patch == 0  # starts at a patch corner
+            expected = ((r0 + rows) * w + (c0 + cols)).ravel()[:, None] * c + np.arange(c)
+            assert (token == expected.ravel()).all()
+            patch_ids.append((r0 // patch) * (w // patch) + c0 // patch)
+        assert patch_ids == sorted(set(patch_ids))  # raster order, distinct
+
+
+def test_patch_order_keeps_the_sets_of_sorted_fields():
+    """Listing patch by patch reorders a field but keeps its signals (old seeds, same sets):
+    seed 3's 'patches' field of node 0 on MNIST has the patches it had when sorted."""
+    f = sample_receptive_fields("patches", 1, 784, fraction=0.1, image_shape=MNIST, seed=3)
+    ids = sorted(_patch_ids(np.asarray(f.to_lists()[0]), 28, 4))
+    assert ids == [(0, 6), (1, 5), (2, 4), (3, 3), (4, 0)]
+
+
+def test_token_width_refuses_kinds_without_patches():
+    with pytest.raises(GraphensError, match="--rf patches or --rf contiguous"):
+        token_width("gaussian", {"image_shape": [28, 28, 1]})
 
 
 def test_patch_size_and_count_options():
