@@ -75,7 +75,7 @@ class TokenEncoder(nn.Module):
     """A node's flat input ``[B, P·v]`` as tokens ``[B, P, v]`` for a token module.
 
     ``forward(x, mask=None)``: ``mask`` is the node's ``[P·v]`` signal mask (``rf_mask``'s row;
-    True = real); a token is padding when its first value is. The inner module is called as
+    True = real); a token is padding when its first signal is. The inner module is called as
     ``inner(tokens)`` when no token is padding (``mask`` None) and
     ``inner(tokens, key_padding_mask)`` otherwise, ``key_padding_mask`` ``[B, P]`` bool, True
     at padding (PyTorch's ``nn.MultiheadAttention`` convention).
