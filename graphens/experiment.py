@@ -35,6 +35,7 @@ from graphens.errors import GraphensError, collect_warnings, warn
 from graphens.evaluate import agreement_scores, alignment_scores, decode
 from graphens.io import atomic_torch_save, atomic_write_json
 from graphens.modality import Modality, estimate_training_bytes, get_modality
+from graphens.plasticity import make_rule, plasticity_results
 from graphens.run_dir import (
     CHECKPOINT_FILE,
     ENSEMBLE_FILE,
@@ -81,7 +82,9 @@ def run(config: RunConfig, out_dir: str | Path | None = None, *, resume: bool = 
         (``single_accuracy``, ``ensemble_accuracy``, ``per_node_accuracy``, ``knn_accuracy``,
         ``agreement`` ...), the modality's own (neural: ``chance_accuracy``,
         ``frame_decoding``, ``data``), ``num_nodes``, ``num_edges``, ``topology``,
-        ``graph_metrics``, ``receptive_field``, ``loss_history``, timings and ``warnings``.
+        ``graph_metrics``, ``receptive_field``, ``loss_history``, timings and ``warnings``;
+        with ``config.plasticity``, ``plasticity`` (:func:`graphens.plasticity.plasticity_results`:
+        the graph's history, its metrics over time and the final accuracies).
     """
     with collect_warnings() as collected:
         results = _run(config, out_dir, resume, overwrite, progress, dataset, collected)
@@ -118,6 +121,8 @@ def _run(config: RunConfig, out_dir: str | Path | None, resume: bool, overwrite:
                  device=device, num_edges=int(graph.edge_index.shape[1]))
     ensemble = Ensemble(graph, factory, seed=config.seed)
     objective = modality.objective(config, data, graph)
+    rule = make_rule(config.plasticity, seed=config.seed, **config.plasticity_params) \
+        if config.plasticity is not None else None
     train_config = TrainConfig(epochs=config.epochs if config.trains else 0,
                                batch_size=config.batch_size, lr=config.lr, seed=config.seed,
                                device=str(device), progress=progress,
@@ -125,7 +130,7 @@ def _run(config: RunConfig, out_dir: str | Path | None, resume: bool, overwrite:
     outcome = train(ensemble, objective, data.x_train, data.y_train, config=train_config,
                     transform=modality.transform(config, data),
                     checkpoint=out / CHECKPOINT_FILE if out is not None else None,
-                    resume=resume, identity=config.identity())
+                    resume=resume, identity=config.identity(), plasticity=rule)
 
     graph = ensemble.graph.cpu()
     train_z = modality.features(config, ensemble, data.x_train)
@@ -158,6 +163,8 @@ def _run(config: RunConfig, out_dir: str | Path | None, resume: bool, overwrite:
         "total_seconds": time.perf_counter() - started,
         "device": str(device),
     }
+    if rule is not None:
+        results["plasticity"] = plasticity_results(rule, graph, decoded, config.seed)
     results.update(extra)  # the modality's own keys (and its view of the receptive fields)
     # Every graphens warning of the run (config, graph, probes, training), once each.
     results["warnings"] = list(collected)

@@ -170,7 +170,8 @@ def derive_seed(seed: int, *parts: int) -> int:
 def train(ensemble: Ensemble, objective: nn.Module, x: Tensor, y: Tensor | None = None, *,
           config: TrainConfig | None = None, transform: Transform | None = None,
           checkpoint: str | Path | None = None, resume: bool = False,
-          identity: Mapping[str, Any] | None = None) -> TrainResult:
+          identity: Mapping[str, Any] | None = None,
+          plasticity: nn.Module | None = None) -> TrainResult:
     """Train ``ensemble`` (and ``objective``'s own parameters, if any) on ``x``.
 
     Each step takes a batch ``x_B`` of the epoch's shuffled order, applies
@@ -202,6 +203,11 @@ def train(ensemble: Ensemble, objective: nn.Module, x: Tensor, y: Tensor | None 
     identity : mapping, optional
         A JSON-able description of the run (whatever changes its result), stored in the
         checkpoint and compared field by field on resume.
+    plasticity : PlasticityRule, optional
+        A rule of :mod:`graphens.plasticity` that edits ``ensemble.graph`` while it trains:
+        attached before the optimiser is made (its parameters, if any, are optimised too),
+        called after every optimiser step and at every epoch's end; its state and the current
+        graph are saved in the checkpoint and restored on resume.
 
     Returns
     -------
@@ -234,11 +240,16 @@ def train(ensemble: Ensemble, objective: nn.Module, x: Tensor, y: Tensor | None 
     ensemble.to(device)
     objective.to(device)
     params = [*ensemble.parameters(), *objective.parameters()]
+    steps_per_epoch = x.shape[0] // config.batch_size + (x.shape[0] % config.batch_size >= 2)
+    if plasticity is not None:
+        plasticity.attach(ensemble.graph, objective, epochs=config.epochs,
+                          steps_per_epoch=steps_per_epoch)
+        params += list(plasticity.parameters())
     optimizer = SlicedNAdam(params, lr=config.lr, eps=config.eps)
     result = TrainResult(epochs_run=0)
     if resume and checkpoint is not None and Path(checkpoint).exists():
         result = _resume(Path(checkpoint), ensemble, objective, optimizer, identity, config,
-                         device)
+                         device, plasticity)
         if config.progress:
             print(f"graphens: resuming from epoch {result.resumed_from} of {config.epochs} "
                   f"({checkpoint})", file=sys.stderr)
@@ -259,7 +270,7 @@ def train(ensemble: Ensemble, objective: nn.Module, x: Tensor, y: Tensor | None 
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch",
                    disable=not config.progress, leave=False)
         tick = time.perf_counter()
-        for rows in bar:
+        for index, rows in enumerate(bar):
             rows = rows.to(device)
             xb = x_device[rows]
             if transform is not None:
@@ -277,6 +288,8 @@ def train(ensemble: Ensemble, objective: nn.Module, x: Tensor, y: Tensor | None 
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if plasticity is not None:
+                plasticity.after_step(ensemble.graph, epoch * steps_per_epoch + index + 1, epoch)
             total += value * rows.numel()
             seen += rows.numel()
             bar.set_postfix(loss=f"{total / seen:.4f}",
@@ -286,8 +299,10 @@ def train(ensemble: Ensemble, objective: nn.Module, x: Tensor, y: Tensor | None 
         result.samples_seen += seen
         result.history.append(total / max(seen, 1))
         result.epochs_run = epoch + 1
+        if plasticity is not None:
+            plasticity.after_epoch(ensemble.graph, (epoch + 1) * steps_per_epoch, epoch + 1)
         if checkpoint is not None:
-            atomic_torch_save(checkpoint, {
+            atomic_torch_save(checkpoint, {**_plastic_state(ensemble, plasticity),
                 "format": CHECKPOINT_FORMAT, "epoch": epoch + 1, "identity": identity,
                 "ensemble": ensemble.state_dict(), "objective": objective.state_dict(),
                 "optimizer": optimizer.state_dict(), "history": result.history,
@@ -363,9 +378,18 @@ _REQUIRED = {"epoch": int, "ensemble": Mapping, "objective": Mapping, "optimizer
              "history": list, "train_seconds": (int, float), "samples_seen": int}
 
 
+def _plastic_state(ensemble: Ensemble, plasticity: nn.Module | None) -> dict[str, Any]:
+    """The rule's state and the current graph, for the checkpoint (nothing without a rule)."""
+    if plasticity is None:
+        return {}
+    graph = ensemble.graph
+    return {"plasticity": plasticity.state_dict(),
+            "graph": {"edge_index": graph.edge_index, "edge_weight": graph.edge_weight}}
+
+
 def _resume(path: Path, ensemble: Ensemble, objective: nn.Module, optimizer: SlicedNAdam,
             identity: dict[str, Any] | None, config: TrainConfig,
-            device: torch.device) -> TrainResult:
+            device: torch.device, plasticity: nn.Module | None = None) -> TrainResult:
     """Load ``path`` into the model and optimiser after checking it; nothing is modified on
     disk, and nothing in memory until every check has passed."""
     state = _read_checkpoint(path, device)
@@ -392,8 +416,15 @@ def _resume(path: Path, ensemble: Ensemble, objective: nn.Module, optimizer: Sli
         raise GraphensError(
             f"checkpoint {path} holds optimiser state of another model "
             f"({_first_line(err)}); {_LEFT_ALONE}.") from None
+    if plasticity is not None and not isinstance(state.get("graph"), Mapping):
+        raise GraphensError(f"checkpoint {path} was written without plasticity (no graph "
+                            f"saved); {_LEFT_ALONE}.")
     ensemble.load_state_dict(state["ensemble"])
     objective.load_state_dict(state["objective"])
+    if plasticity is not None:
+        plasticity.load_state_dict(state["plasticity"])
+        ensemble.graph.edge_index = state["graph"]["edge_index"]
+        ensemble.graph.edge_weight = state["graph"]["edge_weight"]
     first = state.get("first_loss")
     return TrainResult(epochs_run=epoch, history=[float(v) for v in state["history"]],
                        train_seconds=float(state["train_seconds"]),
