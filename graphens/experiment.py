@@ -44,6 +44,7 @@ from graphens.run_dir import (
     record_config,
 )
 from graphens.topology import metrics
+from graphens.topology.metrics import distance_correlation
 from graphens.train import TrainConfig, check_bf16, resolve_device, train
 
 #: Probe decoding needs this many labelled training rows (a 10 % validation split of >= 1).
@@ -82,9 +83,11 @@ def run(config: RunConfig, out_dir: str | Path | None = None, *, resume: bool = 
         (``single_accuracy``, ``ensemble_accuracy``, ``per_node_accuracy``, ``knn_accuracy``,
         ``agreement`` ...), the modality's own (neural: ``chance_accuracy``,
         ``frame_decoding``, ``data``), ``num_nodes``, ``num_edges``, ``topology``,
-        ``graph_metrics``, ``receptive_field``, ``loss_history``, timings and ``warnings``;
-        with ``config.plasticity``, ``plasticity`` (:func:`graphens.plasticity.plasticity_results`:
-        the graph's history, its metrics over time and the final accuracies).
+        ``graph_metrics`` (of the final graph, with ``distance_correlation``),
+        ``receptive_field``, ``loss_history``, timings and ``warnings``; with
+        ``config.plasticity``, ``plasticity``
+        (:func:`graphens.plasticity.plasticity_results`: the graph's history, its metrics
+        over time and the final accuracies).
     """
     with collect_warnings() as collected:
         results = _run(config, out_dir, resume, overwrite, progress, dataset, collected)
@@ -153,7 +156,8 @@ def _run(config: RunConfig, out_dir: str | Path | None, resume: bool, overwrite:
         "num_nodes": graph.num_nodes,
         "num_edges": int(graph.edge_index.shape[1]),
         "topology": graph.topology,
-        "graph_metrics": metrics(graph, seed=config.seed),
+        "graph_metrics": {**metrics(graph, seed=config.seed),
+                          "distance_correlation": distance_correlation(graph)},
         "receptive_field": {**graph.receptive_field, "sizes": graph.rf_mask.sum(1).tolist()},
         "epochs_run": outcome.epochs_run,
         "loss_history": outcome.history,
