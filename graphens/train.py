@@ -410,15 +410,15 @@ def _resume(path: Path, ensemble: Ensemble, objective: nn.Module, optimizer: Sli
             f"pass --epochs {epoch} or more to resume it (or a new --out to start afresh).")
     _check_shapes(path, "ensemble", ensemble.state_dict(), state["ensemble"])
     _check_shapes(path, "objective", objective.state_dict(), state["objective"])
+    if plasticity is not None and not isinstance(state.get("graph"), Mapping):
+        raise GraphensError(f"checkpoint {path} was written without plasticity (no graph "
+                            f"saved); {_LEFT_ALONE}.")
     try:
         optimizer.load_state_dict(dict(state["optimizer"]))
     except (ValueError, KeyError, RuntimeError) as err:
         raise GraphensError(
             f"checkpoint {path} holds optimiser state of another model "
             f"({_first_line(err)}); {_LEFT_ALONE}.") from None
-    if plasticity is not None and not isinstance(state.get("graph"), Mapping):
-        raise GraphensError(f"checkpoint {path} was written without plasticity (no graph "
-                            f"saved); {_LEFT_ALONE}.")
     ensemble.load_state_dict(state["ensemble"])
     objective.load_state_dict(state["objective"])
     if plasticity is not None:

@@ -207,6 +207,13 @@ def test_resume_reaches_the_uninterrupted_graph(tmp_path, name, params):
     assert torch.equal(saved["graph"]["edge_index"], straight.graph.edge_index)
 
 
+def test_a_checkpoint_without_plasticity_is_refused(tmp_path):
+    checkpoint = tmp_path / "checkpoint.pt"
+    run(None, epochs=1, checkpoint=checkpoint)
+    one_line(lambda: run(make_rule("rewire"), checkpoint=checkpoint, resume=True),
+             "written without plasticity")
+
+
 def test_the_default_path_records_nothing():
     ensemble, _ = run(None, epochs=1)
     objective = CLoSeRObjective()
