@@ -23,7 +23,9 @@ from graphens.plasticity import (
     untaught_nodes,
 )
 from graphens.receptive_fields import sample_receptive_fields
+from graphens.sweep.report import Analysis
 from graphens.sweep.spec import load_spec
+from graphens.sweep.table import read_table
 from graphens.topology.metrics import distance_correlation
 from graphens.train import TrainConfig, train
 
@@ -384,3 +386,6 @@ def test_a_sweep_with_plasticity_as_an_axis(tmp_path):
     assert table["plasticity_params.fraction"].tolist()[-1] == 0.5
     assert table["plasticity.updates"].notna().sum() == 3
     assert table["plasticity.final_metrics.edges"].tolist()[1] == 6
+    analysis = Analysis(read_table(tmp_path / "sweep"))
+    assert analysis.conditions == []  # the plasticity record is a measure, not a condition
+    assert "gnk (plasticity=rewire)" in analysis.settings["series"].tolist()

@@ -143,7 +143,9 @@ def _run_field_names() -> set[str]:
 
 
 def _is_config(column: str, names: set[str]) -> bool:
-    return column.split(".")[0] in names
+    # "plasticity.*" columns are results.json's plasticity record (a measure), not the run
+    # field "plasticity" (whose parameters are "plasticity_params.*").
+    return column.split(".")[0] in names and not column.startswith("plasticity.")
 
 
 def _varying(frame: Any, columns: Sequence[str]) -> list[str]:
