@@ -722,9 +722,6 @@ def history_metrics(entry: Mapping[str, Any], num_nodes: int, pos: Tensor | None
     return out
 
 
-__all__ = ["PLASTICITY_RULES", "PlasticityRule", "Rewire", "LearnedWeights", "Hebbian",
-           "make_rule", "check_params", "check_graph", "untaught_nodes", "history_metrics",
-           "plasticity_results"]
 
 
 def plasticity_results(rule: PlasticityRule, graph: Data, decoded: Mapping[str, Any],
@@ -742,3 +739,8 @@ def plasticity_results(rule: PlasticityRule, graph: Data, decoded: Mapping[str, 
     agreement = (decoded.get("agreement") or {}).get("mean")
     out["final_agreement"] = agreement
     return out
+
+
+__all__ = ["PLASTICITY_RULES", "PlasticityRule", "Rewire", "LearnedWeights", "Hebbian",
+           "make_rule", "check_params", "check_graph", "untaught_nodes", "history_metrics",
+           "plasticity_results"]
