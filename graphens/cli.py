@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 def add_train_parser(commands: Any) -> None:
     from graphens.config import BASELINES, ENCODER_DEFAULTS, MODALITY_DEFAULTS, NEURAL_OBJECTIVES
     from graphens.datasets import DATASETS
+    from graphens.plasticity import PLASTICITY_RULES
 
     vision, neural = MODALITY_DEFAULTS["vision"], MODALITY_DEFAULTS["neural"]
     recommended = "; ".join(
@@ -185,6 +186,12 @@ def add_train_parser(commands: Any) -> None:
     train.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                        help="bf16: forward pass under bfloat16 autocast (CUDA, or a CPU with "
                             "AVX512-BF16/AMX); loss, weights and optimiser stay fp32")
+    train.add_argument("--plasticity", choices=sorted(PLASTICITY_RULES), default=None,
+                       help="a rule that rewires or reweights the graph while it trains (see "
+                            "docs/plastic_topologies.md) (default: a static graph)")
+    train.add_argument("--plasticity-param", action="append", default=[], metavar="K=V[,K=V]",
+                       help="plasticity parameter(s), repeatable or comma-separated (e.g. "
+                            "fraction=0.2,every=1,unit=epoch) (default: the rule's own)")
     train.add_argument("--out", default="runs/demo", help="output directory")
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --out from its checkpoint (--epochs may grow)")
@@ -303,7 +310,10 @@ def train_config(args: argparse.Namespace) -> Any:
         stop_gradient=args.stop_gradient, baseline=args.baseline, bins=args.bins,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         augment=False if args.no_augment else None, seed=args.seed, device=args.device,
-        precision=args.precision)
+        precision=args.precision, plasticity=args.plasticity,
+        plasticity_params=parse_params(
+            [pair for text in args.plasticity_param for pair in text.split(",") if pair],
+            "--plasticity-param"))
 
 
 def run_train(args: argparse.Namespace) -> int:

@@ -77,6 +77,8 @@ FIELD_CONSTRAINTS: dict[str, list[Any]] = {
     "seed": [SEED_RANGE],
     "device": [str],
     "precision": [Options(("fp32", "bf16"))],
+    "plasticity": [str, None],
+    "plasticity_params": [dict],
 }
 FIELD_HINTS = {
     "nodes": "an ensemble needs at least 2 nodes; None lets a connectome or file decide",
@@ -87,6 +89,7 @@ FIELD_HINTS = {
     "batch_size": "the contrastive loss needs batches of at least 2",
     "seed": "seeds are 63-bit: 0 <= seed < 2**63",
     "stop_gradient": "None (or 'none') for no stop-gradient",
+    "plasticity": "a rule of graphens.plasticity (rewire, learn, hebbian) or None",
 }
 
 
@@ -130,6 +133,10 @@ class RunConfig:
     precision : {"fp32", "bf16"}
         ``bf16``: the encoders' forward pass under bfloat16 autocast (CUDA, or a CPU with bf16
         instructions); the loss's softmax, the optimiser state and the weights stay fp32.
+    plasticity : {None, "rewire", "learn", "hebbian"}
+        A rule of :mod:`graphens.plasticity` that rewires or reweights the graph while it
+        trains (CLoSeR vision runs only); ``plasticity_params`` its parameters (e.g.
+        ``{"fraction": 0.2, "every": 1}``), checked when the config is made.
     """
 
     modality: str | None = None
@@ -161,6 +168,8 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     precision: str = "fp32"
+    plasticity: str | None = None
+    plasticity_params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.stop_gradient == "none":
@@ -184,6 +193,7 @@ class RunConfig:
         self.hidden = tuple(int(h) for h in self.hidden)  # type: ignore[union-attr]
         self._check_modality_fields()
         self._check_names()
+        self._check_plasticity()
 
     # -- resolution --------------------------------------------------------------------------
 
@@ -261,6 +271,25 @@ class RunConfig:
                 # The sizes' own checks (heads divide dim, MLP ends at dim), before any data.
                 vit_lite_encoder(1, dim=self.dim, hidden=self.hidden,  # type: ignore[arg-type]
                                  dropout=self.dropout)  # type: ignore[arg-type]
+
+    def _check_plasticity(self) -> None:
+        if self.plasticity is None:
+            if self.plasticity_params:
+                raise GraphensError(
+                    f"plasticity_params={self.plasticity_params!r} are given but plasticity is "
+                    "None: name the rule (--plasticity rewire|learn|hebbian) or drop them.")
+            return
+        from graphens.plasticity import check_params
+
+        if self.baseline != "closer":
+            raise GraphensError(
+                f"plasticity={self.plasticity!r} rewires the graph CLoSeR trains on; the "
+                f"{self.baseline} baseline does not train on the graph: drop --plasticity.")
+        if self.modality != "vision":
+            raise GraphensError(
+                f"plasticity={self.plasticity!r} needs the closer objective's per-edge losses; "
+                f"{self.modality} runs use {self.objective!r}: drop --plasticity.")
+        check_params(self.plasticity, self.plasticity_params)
 
     # -- identity ----------------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ from graphens.errors import GraphensError, collect_warnings, warn
 from graphens.evaluate import agreement_scores, alignment_scores, decode
 from graphens.io import atomic_torch_save, atomic_write_json
 from graphens.modality import Modality, estimate_training_bytes, get_modality
+from graphens.plasticity import make_rule, plasticity_results
 from graphens.run_dir import (
     CHECKPOINT_FILE,
     ENSEMBLE_FILE,
@@ -43,6 +44,7 @@ from graphens.run_dir import (
     record_config,
 )
 from graphens.topology import metrics
+from graphens.topology.metrics import distance_correlation
 from graphens.train import TrainConfig, TrainResult, check_bf16, resolve_device, train
 
 #: Probe decoding needs this many labelled training rows (a 10 % validation split of >= 1).
@@ -81,7 +83,11 @@ def run(config: RunConfig, out_dir: str | Path | None = None, *, resume: bool = 
         (``single_accuracy``, ``ensemble_accuracy``, ``per_node_accuracy``, ``knn_accuracy``,
         ``agreement`` ...), the modality's own (neural: ``chance_accuracy``,
         ``frame_decoding``, ``data``), ``num_nodes``, ``num_edges``, ``topology``,
-        ``graph_metrics``, ``receptive_field``, ``loss_history``, timings and ``warnings``.
+        ``graph_metrics`` (of the final graph, with ``distance_correlation``),
+        ``receptive_field``, ``loss_history``, timings and ``warnings``; with
+        ``config.plasticity``, ``plasticity``
+        (:func:`graphens.plasticity.plasticity_results`: the graph's history, its metrics
+        over time and the final accuracies).
     """
     with collect_warnings() as collected:
         results = _run(config, out_dir, resume, overwrite, progress, dataset, collected)
@@ -118,6 +124,8 @@ def _run(config: RunConfig, out_dir: str | Path | None, resume: bool, overwrite:
                  device=device, num_edges=int(graph.edge_index.shape[1]))
     ensemble = Ensemble(graph, factory, seed=config.seed)
     objective = modality.objective(config, data, graph)
+    rule = make_rule(config.plasticity, seed=config.seed, **config.plasticity_params) \
+        if config.plasticity is not None else None
     train_config = TrainConfig(epochs=config.epochs if config.trains else 0,
                                batch_size=config.batch_size, lr=config.lr, seed=config.seed,
                                device=str(device), progress=progress,
@@ -125,20 +133,23 @@ def _run(config: RunConfig, out_dir: str | Path | None, resume: bool, overwrite:
     outcome = train(ensemble, objective, data.x_train, data.y_train, config=train_config,
                     transform=modality.transform(config, data),
                     checkpoint=out / CHECKPOINT_FILE if out is not None else None,
-                    resume=resume, identity=config.identity())
+                    resume=resume, identity=config.identity(), plasticity=rule)
 
     return finish_run(config, out, modality, data, ensemble, outcome, labelled=labelled,
-                      started=started, device=device, progress=progress, collected=collected)
+                      started=started, device=device, progress=progress, collected=collected,
+                      rule=rule)
 
 
 def finish_run(config: RunConfig, out: Path | None, modality: Modality, data: Any,
                ensemble: Ensemble, outcome: TrainResult, *, labelled: bool, started: float,
                device: torch.device, progress: bool, collected: list[str],
-               extra_results: dict[str, Any] | None = None) -> dict[str, Any]:
+               extra_results: dict[str, Any] | None = None,
+               rule: Any = None) -> dict[str, Any]:
     """Decode a trained ensemble, gather its results and write the run's files.
 
     The second half of :func:`run`, shared with fleets (:func:`graphens.fleet.run_fleet`,
-    which calls it once per member). ``collected`` holds the run's warnings so far.
+    which calls it once per member). ``collected`` holds the run's warnings so far; ``rule``
+    is the run's plasticity rule, if any (its record goes into the results).
     """
     graph = ensemble.graph.cpu()
     train_z = modality.features(config, ensemble, data.x_train)
@@ -161,7 +172,8 @@ def finish_run(config: RunConfig, out: Path | None, modality: Modality, data: An
         "num_nodes": graph.num_nodes,
         "num_edges": int(graph.edge_index.shape[1]),
         "topology": graph.topology,
-        "graph_metrics": metrics(graph, seed=config.seed),
+        "graph_metrics": {**metrics(graph, seed=config.seed),
+                          "distance_correlation": distance_correlation(graph)},
         "receptive_field": {**graph.receptive_field, "sizes": graph.rf_mask.sum(1).tolist()},
         "epochs_run": outcome.epochs_run,
         "loss_history": outcome.history,
@@ -171,6 +183,8 @@ def finish_run(config: RunConfig, out: Path | None, modality: Modality, data: An
         "total_seconds": time.perf_counter() - started,
         "device": str(device),
     }
+    if rule is not None:
+        results["plasticity"] = plasticity_results(rule, graph, decoded, config.seed)
     results.update(extra)  # the modality's own keys (and its view of the receptive fields)
     results.update(extra_results or {})
     # Every graphens warning of the run (config, graph, probes, training), once each.

@@ -7,6 +7,8 @@ one class here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -22,14 +24,28 @@ class CLoSeRObjective(nn.Module):
     :math:`L = \sum_{j \to i} g_{ij} L_{ij}` over the graph's current ``edge_index`` and
     ``edge_weight``, computed by the :class:`~graphens.loss.CLoSeRLoss` it holds
     (``self.loss``).
+
+    For plastic topologies (:mod:`graphens.plasticity`), two hooks a rule sets when it is
+    attached, both off by default (the default path computes the summed loss only):
+
+    * ``records_edges = True``: the loss is computed as the ``[E]`` terms :math:`L_{ij}`
+      (``reduction="none"``, the same cost) and summed here; ``edge_loss`` keeps them and
+      ``last_z`` the batch's embeddings, detached, on the device (no host synchronisation);
+    * ``edge_weight_fn(graph) -> (weight, penalty)``: weights to use instead of
+      ``graph.edge_weight`` (learnable ones) and an optional scalar added to the loss.
     """
 
     needs_labels = False
+    supports_edge_statistics = True
 
     def __init__(self, tau: float = 10.0, distance: str = "mean",
                  stop_gradient: str | None = None) -> None:
         super().__init__()
         self.loss = CLoSeRLoss(tau, distance, stop_gradient)
+        self.records_edges = False
+        self.edge_weight_fn: Callable[[Data], tuple[Tensor, Tensor | None]] | None = None
+        self.edge_loss: Tensor | None = None
+        self.last_z: Tensor | None = None
 
     @property
     def tau(self) -> float:
@@ -45,7 +61,16 @@ class CLoSeRObjective(nn.Module):
         return self.loss.stop_gradient
 
     def forward(self, z: Tensor, y: Tensor | None, graph: Data) -> Tensor:
-        return self.loss(z, graph.edge_index, getattr(graph, "edge_weight", None))
+        weight = getattr(graph, "edge_weight", None)
+        if not self.records_edges and self.edge_weight_fn is None:
+            return self.loss(z, graph.edge_index, weight)
+        penalty = None
+        if self.edge_weight_fn is not None:
+            weight, penalty = self.edge_weight_fn(graph)
+        per_edge = self.loss(z, graph.edge_index, weight, reduction="none")
+        self.edge_loss, self.last_z = per_edge.detach(), z.detach()
+        loss = per_edge.sum() if weight is None else (per_edge * weight).sum()
+        return loss if penalty is None else loss + penalty
 
 
 class SupervisedObjective(nn.Module):

@@ -173,7 +173,8 @@ def derive_seed(seed: int, *parts: int) -> int:
 def train(ensemble: Ensemble, objective: nn.Module, x: Tensor, y: Tensor | None = None, *,
           config: TrainConfig | None = None, transform: Transform | None = None,
           checkpoint: str | Path | None = None, resume: bool = False,
-          identity: Mapping[str, Any] | None = None) -> TrainResult:
+          identity: Mapping[str, Any] | None = None,
+          plasticity: nn.Module | None = None) -> TrainResult:
     """Train ``ensemble`` (and ``objective``'s own parameters, if any) on ``x``.
 
     Each step takes a batch ``x_B`` of the epoch's shuffled order, applies
@@ -206,6 +207,11 @@ def train(ensemble: Ensemble, objective: nn.Module, x: Tensor, y: Tensor | None 
     identity : mapping, optional
         A JSON-able description of the run (whatever changes its result), stored in the
         checkpoint and compared field by field on resume.
+    plasticity : PlasticityRule, optional
+        A rule of :mod:`graphens.plasticity` that edits ``ensemble.graph`` while it trains:
+        attached before the optimiser is made (its parameters, if any, are optimised too),
+        called after every optimiser step and at every epoch's end; its state and the current
+        graph are saved in the checkpoint and restored on resume.
 
     Returns
     -------
@@ -238,11 +244,17 @@ def train(ensemble: Ensemble, objective: nn.Module, x: Tensor, y: Tensor | None 
     ensemble.to(device)
     objective.to(device)
     params = [*ensemble.parameters(), *objective.parameters()]
+    steps_per_epoch = x.shape[0] // config.batch_size + (x.shape[0] % config.batch_size >= 2)
+    if plasticity is not None:
+        plasticity.attach(ensemble.graph, objective, epochs=config.epochs,
+                          steps_per_epoch=steps_per_epoch)
+        params += list(plasticity.parameters())
     optimizer = SlicedNAdam(params, lr=config.lr, eps=config.eps)
     result = TrainResult(epochs_run=0)
     store = as_checkpoint(checkpoint)
     if resume and store is not None and store.exists():
-        result = _resume(store, ensemble, objective, optimizer, identity, config, device)
+        result = _resume(store, ensemble, objective, optimizer, identity, config, device,
+                         plasticity)
         if config.progress:
             print(f"graphens: resuming from epoch {result.resumed_from} of {config.epochs} "
                   f"({checkpoint})", file=sys.stderr)
@@ -280,6 +292,8 @@ def train(ensemble: Ensemble, objective: nn.Module, x: Tensor, y: Tensor | None 
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if plasticity is not None:
+                plasticity.after_step(ensemble.graph, epoch * steps_per_epoch + step + 1, epoch)
             total += detached * rows.numel()
             seen += rows.numel()
             if (step + 1) % CHECK_EVERY == 0:
@@ -295,8 +309,10 @@ def train(ensemble: Ensemble, objective: nn.Module, x: Tensor, y: Tensor | None 
         end_epoch = getattr(objective, "end_epoch", None)
         if callable(end_epoch):  # objectives that keep per-epoch records (fleets)
             end_epoch()
+        if plasticity is not None:
+            plasticity.after_epoch(ensemble.graph, (epoch + 1) * steps_per_epoch, epoch + 1)
         if store is not None:
-            store.write({
+            store.write({**_plastic_state(ensemble, plasticity),
                 "format": CHECKPOINT_FORMAT, "epoch": epoch + 1, "identity": identity,
                 "ensemble": ensemble.state_dict(), "objective": objective.state_dict(),
                 "optimizer": optimizer.state_dict(), "history": result.history,
@@ -382,9 +398,18 @@ _REQUIRED = {"epoch": int, "ensemble": Mapping, "objective": Mapping, "optimizer
              "history": list, "train_seconds": (int, float), "samples_seen": int}
 
 
+def _plastic_state(ensemble: Ensemble, plasticity: nn.Module | None) -> dict[str, Any]:
+    """The rule's state and the current graph, for the checkpoint (nothing without a rule)."""
+    if plasticity is None:
+        return {}
+    graph = ensemble.graph
+    return {"plasticity": plasticity.state_dict(),
+            "graph": {"edge_index": graph.edge_index, "edge_weight": graph.edge_weight}}
+
+
 def _resume(path: Checkpoint, ensemble: Ensemble, objective: nn.Module,
             optimizer: SlicedNAdam, identity: dict[str, Any] | None, config: TrainConfig,
-            device: torch.device) -> TrainResult:
+            device: torch.device, plasticity: nn.Module | None = None) -> TrainResult:
     """Load ``path`` into the model and optimiser after checking it; nothing is modified on
     disk, and nothing in memory until every check has passed."""
     state = path.read(device, optimizer)
@@ -405,6 +430,9 @@ def _resume(path: Checkpoint, ensemble: Ensemble, objective: nn.Module,
             f"pass --epochs {epoch} or more to resume it (or a new --out to start afresh).")
     _check_shapes(path, "ensemble", ensemble.state_dict(), state["ensemble"])
     _check_shapes(path, "objective", objective.state_dict(), state["objective"])
+    if plasticity is not None and not isinstance(state.get("graph"), Mapping):
+        raise GraphensError(f"checkpoint {path} was written without plasticity (no graph "
+                            f"saved); {_LEFT_ALONE}.")
     try:
         optimizer.load_state_dict(dict(state["optimizer"]))
     except (ValueError, KeyError, RuntimeError) as err:
@@ -413,6 +441,10 @@ def _resume(path: Checkpoint, ensemble: Ensemble, objective: nn.Module,
             f"({_first_line(err)}); {_LEFT_ALONE}.") from None
     ensemble.load_state_dict(state["ensemble"])
     objective.load_state_dict(state["objective"])
+    if plasticity is not None:
+        plasticity.load_state_dict(state["plasticity"])
+        ensemble.graph.edge_index = state["graph"]["edge_index"]
+        ensemble.graph.edge_weight = state["graph"]["edge_weight"]
     first = state.get("first_loss")
     return TrainResult(epochs_run=epoch, history=[float(v) for v in state["history"]],
                        train_seconds=float(state["train_seconds"]),

@@ -50,11 +50,14 @@ def add_parsers(commands: Any, subparser: Any) -> None:
     sweep.set_defaults(handler=run_sweep)
 
     report = subparser(
-        commands, "report", help="plots and a Markdown summary of a sweep",
+        commands, "report", help="plots and a Markdown summary of a sweep (or a plastic run)",
         description="Read a sweep's results table and write PNG plots (accuracy against "
                     "edges, compute, swept axes and graph metrics) and report.md (95 % CIs "
-                    "over seeds, rank correlations, paired tests at matched edge counts).")
-    report.add_argument("dir", help="the sweep directory (or its results.parquet/.csv)")
+                    "over seeds, rank correlations, paired tests at matched edge counts). "
+                    "Given one run directory trained with --plasticity: the adjacency over "
+                    "time, the graph metrics' trajectories and plasticity.md.")
+    report.add_argument("dir", help="the sweep directory (or its results.parquet/.csv), or "
+                                    "one run's --out")
     report.add_argument("--out", default=None, help="where to write (default: DIR/report)")
     report.add_argument("--compare", action="append", nargs=2, default=[], metavar=("A", "B"),
                         help="only test these two series/labels against each other, "
@@ -92,11 +95,18 @@ def run_sweep(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    """Handler of ``graphens report``."""
+    """Handler of ``graphens report``: a sweep, or one run trained with plasticity."""
+    from pathlib import Path
+
     from graphens.sweep.report import write_report
 
-    done = write_report(args.dir, args.out, compare=[tuple(p) for p in args.compare],
-                        edge_tolerance=args.edge_tolerance)
+    if (Path(args.dir) / "results.json").is_file():  # one run: draw its plasticity
+        from graphens.plasticity_plot import write_plasticity_report
+
+        done = write_plasticity_report(args.dir, args.out)
+    else:
+        done = write_report(args.dir, args.out, compare=[tuple(p) for p in args.compare],
+                            edge_tolerance=args.edge_tolerance)
     print(f"report: {done['summary']}")
     for path in done["plots"].values():
         print(f"plot: {path}")

@@ -44,7 +44,7 @@ from graphens.sweep.table import read_table
 
 ACCURACIES = ("single_accuracy", "ensemble_accuracy")
 #: Run fields that distinguish topologies (and baselines) rather than conditions.
-_TOPOLOGY_COLUMNS = ("topology", "baseline", "stop_gradient")
+_TOPOLOGY_COLUMNS = ("topology", "baseline", "stop_gradient", "plasticity")
 #: Run fields never treated as swept conditions.
 _IGNORED = ("seed", "device")
 _MAX_FACETS = 6
@@ -143,7 +143,9 @@ def _run_field_names() -> set[str]:
 
 
 def _is_config(column: str, names: set[str]) -> bool:
-    return column.split(".")[0] in names
+    # "plasticity.*" columns are results.json's plasticity record (a measure), not the run
+    # field "plasticity" (whose parameters are "plasticity_params.*").
+    return column.split(".")[0] in names and not column.startswith("plasticity.")
 
 
 def _varying(frame: Any, columns: Sequence[str]) -> list[str]:
@@ -165,7 +167,7 @@ class Analysis:
         config = [c for c in frame.columns if _is_config(c, names) and c not in _IGNORED]
         varying = _varying(frame, config)
         self.conditions = [c for c in varying if c not in _TOPOLOGY_COLUMNS
-                           and not c.startswith("topology_params.")]
+                           and not c.startswith(("topology_params.", "plasticity_params."))]
         frame["series"] = self._series_names(frame)
         self.setting_columns = ["series", *[c for c in varying if c not in ("label",)]]
         self.frame = frame

@@ -179,6 +179,33 @@ def metrics(graph: Data, *, small_world: bool = True, references: int = 5,
     return result
 
 
+def distance_correlation(graph: Data, pos: torch.Tensor | np.ndarray | None = None,
+                         ) -> float | None:
+    r"""Correlation of edge presence with the distance between the nodes' receptive fields.
+
+    Over the :math:`N(N-1)` ordered pairs :math:`u \ne v`, the Pearson (point-biserial)
+    correlation of :math:`A_{uv} \in \{0, 1\}` with :math:`\lVert p_u - p_v \rVert`, the
+    Euclidean distance of the nodes' positions (``pos``, default ``graph.pos``: the
+    receptive-field centres). Negative when the edges join nearby fields (local wiring),
+    near 0 for wiring blind to space. ``None`` without positions, with fewer than 2 nodes, or
+    when the edge presence or the distances are constant (no edge, all-to-all).
+    """
+    pos = getattr(graph, "pos", None) if pos is None else pos
+    if pos is None:
+        return None
+    points = np.asarray(torch.as_tensor(pos).detach().cpu().double())
+    adjacency = _weights(graph) > 0
+    n = adjacency.shape[0]
+    if n < 2 or points.shape[0] != n:
+        return None
+    distances = np.linalg.norm(points[:, None, :] - points[None, :, :], axis=-1)
+    off = ~np.eye(n, dtype=bool)
+    a, d = adjacency[off].astype(float), distances[off]
+    if a.std() == 0 or d.std() == 0:
+        return None
+    return float(np.corrcoef(a, d)[0, 1])
+
+
 def _weights(graph: Data) -> np.ndarray:
     """Dense ``W[teacher, student]`` (float64), duplicates summed, self-loops dropped."""
     num_nodes = getattr(graph, "num_nodes", None)

@@ -1,0 +1,319 @@
+"""Plastic topologies on Fashion-MNIST: do rewired or learned graphs beat a static G_N^20?
+
+One :func:`graphens.sweep` (so an interrupted study resumes: rerun the same command), N 10,
+the paper's MLP (1024-512-256 → 256) and Gaussian receptive fields (σ 2 px, d 0.1), τ 10,
+teacher-side stop-gradient for the 20-edge graphs as in the paper's sparse experiments. Arms,
+paired by seed (the run seed also draws G_N^20, the fields and the initialisation, so every
+arm of a seed starts from the same graph, fields and weights):
+
+* ``static G_N^20`` — 20 ordered pairs drawn uniformly, weight 1;
+* ``rewire`` — the same start, :class:`graphens.plasticity.Rewire` every 2 epochs (prune the
+  highest-loss 30 % decaying with a cosine, regrow as many at random: 20 edges throughout);
+* ``learn`` — the same start, :class:`graphens.plasticity.LearnedWeights` over the initial
+  20 edges (per-student softmax, entropy penalty 0.01);
+* ``hebbian`` — the same start, :class:`graphens.plasticity.Hebbian` every 2 epochs (rate 0.5,
+  edges below 0.8 of the mean weight dropped and regrown at random: 20 edges);
+* ``directed ring`` (2 laterals, 20 edges), ``all-to-all`` (90 edges, no stop-gradient, the
+  paper's dense reference) and ``untrained`` (the same masks and initialisation, no step).
+
+Each rule is compared with static G_N^20 and with all-to-all on single-node and ensemble
+accuracy: mean paired difference over seeds with its bootstrap 95 % CI, paired t-test p
+raw and Holm-adjusted over the whole family, the power reached and the seeds needed for 80 %
+power (:mod:`graphens.stats`). Written to ``--tables`` (``plasticity.md``,
+``plasticity.csv`` per arm, ``plasticity_tests.csv``) and ``--figures`` (accuracy per arm,
+and one seed's rewired graph over time).
+
+Reduced budget for the shared 2-core CPU (stated in the output): a seeded random
+``--max-train`` subset of the training images (same for every trial), ``--max-test`` test
+images, a few ``--epochs``, ``--precision bf16``. Usage::
+
+    python benchmarks/plasticity.py --workers 2          # the study (resumes when rerun)
+    python benchmarks/plasticity.py --report-only        # tables from what has finished
+    python benchmarks/plasticity.py --smoke              # digits, tiny, a minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import graphens
+from graphens.io import atomic_write_bytes, atomic_write_text
+from graphens.stats import achieved_power, holm, paired_difference, seeds_for_power
+from graphens.sweep.report import mean_ci
+from graphens.sweep.spec import load_spec
+from graphens.sweep.table import read_table, trial_dir
+
+HERE = Path(__file__).resolve().parent
+ACCURACIES = ("single_accuracy", "ensemble_accuracy")
+NAMES = {"single_accuracy": "single", "ensemble_accuracy": "ensemble",
+         "agreement.mean": "agreement", "graph.distance_correlation": "corr(edge, RF dist)"}
+RULES = ("rewire", "learn", "hebbian")
+STATIC, DENSE = "static G_N^20", "all-to-all"
+PLASTICITY = {
+    "rewire": {"fraction": 0.3, "every": 2, "unit": "epoch", "criterion": "loss",
+               "grow": "random", "decay": "cosine"},
+    "learn": {"candidates": "initial", "sparsity": 0.01},
+    "hebbian": {"rate": 0.5, "threshold": 0.8, "regrow": "random", "every": 2,
+                "unit": "epoch"},
+}
+#: Graph metrics reported for the final graphs (``graph.<metric>`` columns).
+GRAPH_COLUMNS = ("num_edges", "graph.reciprocity", "graph.clustering_directed",
+                 "graph.characteristic_path_length", "graph.distance_correlation",
+                 "graph.untaught_nodes")
+
+
+def build_spec(args: argparse.Namespace) -> dict[str, Any]:
+    fixed: dict[str, Any] = {
+        "dataset": "fashion-mnist", "nodes": 10, "rf": "gaussian", "rf_fraction": 0.1,
+        "rf_params": {"sigma": 2.0}, "tau": 10.0, "epochs": args.epochs,
+        "max_train": args.max_train, "max_test": args.max_test,
+        "stop_gradient": "teacher", "precision": args.precision}
+    if args.smoke:
+        fixed.update({"dataset": "digits", "hidden": [32], "dim": 16, "tau": 0.05,
+                      "epochs": 2, "max_train": None, "max_test": None, "rf_params": {}})
+    gnk = {"name": "gnk", "params": {"k": 20}}
+    topologies: list[dict[str, Any]] = [
+        {"name": "all-to-all", "label": "untrained", "baseline": "untrained",
+         "stop_gradient": "none"},
+        {**gnk, "label": STATIC},
+        *({**gnk, "label": rule, "plasticity": rule, "plasticity_params": PLASTICITY[rule]}
+          for rule in RULES),
+        {"name": "directed-ring", "label": "directed ring", "params": {"laterals": 2}},
+        {"name": "all-to-all", "label": DENSE, "stop_gradient": "none"},
+    ]
+    return {"name": "plasticity" + ("-smoke" if args.smoke else ""), "keep": "results",
+            "description": "plastic topologies vs static G_N^20, ring, all-to-all, untrained",
+            "fixed": fixed, "axes": {"seed": list(args.seeds)}, "topologies": topologies}
+
+
+# --------------------------------------------------------------------------------------------
+# Analysis
+# --------------------------------------------------------------------------------------------
+
+
+def _fmt(mean: float, half: float = math.nan, digits: int = 4) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "–"
+    return f"{mean:.{digits}f}" if math.isnan(half) else f"{mean:.{digits}f} ± {half:.{digits}f}"
+
+
+def arm_table(ok: Any) -> list[dict[str, Any]]:
+    rows = []
+    for label, group in ok.groupby("label", sort=False):
+        row: dict[str, Any] = {"arm": label, "seeds": len(group)}
+        for column in (*ACCURACIES, "agreement.mean", *GRAPH_COLUMNS):
+            if column in group.columns:
+                values = [float(v) for v in group[column].tolist()
+                          if v is not None and not (isinstance(v, float) and math.isnan(v))]
+                mean, half, _ = mean_ci(values) if values else (math.nan, math.nan, 0)
+                row[column], row[f"{column}.ci"] = mean, half
+        rows.append(row)
+    return rows
+
+
+def paired_tests(ok: Any) -> list[dict[str, Any]]:
+    by_label = {label: group.set_index("seed") for label, group in ok.groupby("label")}
+    tests = []
+    for rule in RULES:
+        for reference in (STATIC, DENSE):
+            if rule not in by_label or reference not in by_label:
+                continue
+            a, b = by_label[rule], by_label[reference]
+            seeds = sorted(set(a.index) & set(b.index))
+            if len(seeds) < 2:
+                continue
+            measures = [*ACCURACIES, "agreement.mean"]
+            if reference == STATIC and rule != "learn":  # learn keeps the edge set
+                measures.append("graph.distance_correlation")
+            for column in measures:
+                diff = paired_difference(a.loc[seeds, column].tolist(),
+                                         b.loc[seeds, column].tolist())
+                needed = seeds_for_power(diff.mean, diff.sd)
+                tests.append({"rule": rule, "reference": reference, "measure": column,
+                              "n": diff.n, "diff": diff.mean, "sd": diff.sd,
+                              "ci_low": diff.ci_low, "ci_high": diff.ci_high, "p": diff.p,
+                              "power": achieved_power(diff.mean, diff.sd, diff.n),
+                              "seeds_needed": needed})
+    for test, adjusted in zip(tests, holm([t["p"] for t in tests]), strict=True):
+        test["p_holm"] = adjusted
+    return tests
+
+
+def _needed(value: Any) -> str:
+    if value is None:
+        return "– (no effect)"
+    return "> 1000" if value == math.inf else str(int(value))
+
+
+def markdown(spec: dict[str, Any], arms: list[dict[str, Any]], tests: list[dict[str, Any]],
+             ok: Any, table: Any) -> str:
+    fixed = spec["fixed"]
+    seconds = ok["total_seconds"].sum()
+    lines = [
+        "# Plastic topologies vs static graphs (Fashion-MNIST, N 10)", "",
+        f"Reduced budget: {fixed['epochs']} epochs on a seeded random "
+        f"{fixed['max_train']} training images, decoded on {fixed['max_test']} test images, "
+        f"precision {fixed['precision']}; MLP 1024-512-256 → 256, Gaussian fields σ 2 px, "
+        f"d 0.1, τ {fixed['tau']}; teacher-side stop-gradient for the 20-edge graphs. "
+        f"Seeds {sorted(set(ok['seed']))}; {len(ok)} of {len(table)} trials finished "
+        f"({seconds / 60:.0f} CPU-trial minutes). Rule settings: "
+        + "; ".join(f"{k}: {v}" for k, v in PLASTICITY.items()) + ".", "",
+        "## Accuracy, agreement and the final graphs (mean ± 95 % CI over seeds)", "",
+        "| arm | seeds | single | ensemble | agreement | edges | reciprocity | clustering "
+        "| path length | corr(edge, RF distance) |",
+        "|---|---|---|---|---|---|---|---|---|---|"]
+    for row in arms:
+        agreement = _fmt(row.get("agreement.mean", math.nan),
+                         row.get("agreement.mean.ci", math.nan), 3)
+        lines.append(
+            f"| {row['arm']} | {row['seeds']} | "
+            f"{_fmt(row['single_accuracy'], row['single_accuracy.ci'])} | "
+            f"{_fmt(row['ensemble_accuracy'], row['ensemble_accuracy.ci'])} | "
+            f"{agreement} | {_fmt(row['num_edges'], digits=0)} | "
+            f"{_fmt(row.get('graph.reciprocity', math.nan), digits=2)} | "
+            f"{_fmt(row.get('graph.clustering_directed', math.nan), digits=2)} | "
+            f"{_fmt(row.get('graph.characteristic_path_length', math.nan), digits=2)} | "
+            f"{_fmt(row.get('graph.distance_correlation', math.nan), digits=2)} |")
+    lines += ["", "Agreement: the mean over each arm's own final edges of the fraction of test "
+              "stimuli whose student embedding is nearest the teacher's (chance 1/128 = "
+              "0.008); a rule that keeps the edges that agree raises it by selection as well "
+              "as by training. Graph metrics are those of the final graph (for the static "
+              "arms, the initial one); corr(edge, RF distance) < 0 means edges join nearby "
+              "receptive fields.",
+              "", "## Paired differences (rule − reference, by seed)", "",
+              "| rule | reference | measure | n | mean diff [95 % CI] | p | p (Holm) | power "
+              "| seeds for 80 % |", "|---|---|---|---|---|---|---|---|---|"]
+    for t in tests:
+        lines.append(
+            f"| {t['rule']} | {t['reference']} | {NAMES[t['measure']]} | {t['n']} | "
+            f"{t['diff']:+.4f} [{t['ci_low']:+.4f}, {t['ci_high']:+.4f}] | {t['p']:.3g} | "
+            f"{t['p_holm']:.3g} | {t['power']:.2f} | {_needed(t['seeds_needed'])} |")
+    significant = [t for t in tests if t["p_holm"] < 0.05]
+    lines += ["", verdict(tests, significant, arms), ""]
+    return "\n".join(lines)
+
+
+def verdict(tests: list[dict[str, Any]], significant: list[dict[str, Any]],
+            arms: list[dict[str, Any]]) -> str:
+    if not tests:
+        return "No paired comparison yet (fewer than 2 seeds finished per arm)."
+    by_arm = {a["arm"]: a for a in arms}
+    parts = []
+    if "untrained" in by_arm and STATIC in by_arm:
+        gain = by_arm[STATIC]["ensemble_accuracy"] - by_arm["untrained"]["ensemble_accuracy"]
+        parts.append(f"Static G_N^20 is {gain:+.3f} ensemble accuracy from the untrained "
+                     "ensemble at this budget.")
+    if significant:
+        parts.append("Differences surviving Holm at 5 %: " + "; ".join(
+            f"{t['rule']} vs {t['reference']} ({NAMES[t['measure']]}: "
+            f"{t['diff']:+.4f})" for t in significant) + ".")
+    else:
+        parts.append("No rule differs from static G_N^20 or all-to-all after Holm at 5 %.")
+    accuracy = [t for t in tests if t["reference"] == STATIC and t["measure"] in ACCURACIES]
+    weak = [t for t in accuracy if not t["power"] >= 0.8]
+    if weak:
+        worst = max((t["seeds_needed"] for t in weak
+                     if t["seeds_needed"] not in (None, math.inf)), default=None)
+        parts.append(
+            f"The budget is too small to separate the rules from static G_N^20 in accuracy: "
+            f"{len(weak)} of {len(accuracy)} of those comparisons have power "
+            "< 0.8 at the observed effect" + (f" (up to {worst} seeds would be needed)"
+                                              if worst else "") + ".")
+    return " ".join(parts)
+
+
+def bar_figure(arms: list[dict[str, Any]], path: Path) -> Path:
+    import io
+
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 3.4), layout="constrained")
+    axes = fig.subplots(1, 2)
+    names = [a["arm"] for a in arms]
+    for ax, column in zip(axes, ACCURACIES, strict=True):
+        means = [a[column] for a in arms]
+        halves = [0 if math.isnan(a[f"{column}.ci"]) else a[f"{column}.ci"] for a in arms]
+        ax.bar(range(len(arms)), means, yerr=halves, capsize=3,
+               color=["grey" if n in ("untrained",) else "C0" if n in RULES else "C1"
+                      for n in names])
+        ax.set_xticks(range(len(arms)), names, rotation=35, ha="right", fontsize=8)
+        low = min(means) - 2 * max(halves + [0.01])
+        ax.set_ylim(max(0.0, low), max(means) + 2 * max(halves + [0.01]))
+        ax.set_title(column.replace("_", " ") + " (95 % CI over seeds)", fontsize=9)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def summarise(spec: dict[str, Any], out: Path, tables: Path, figures: Path) -> str:
+    table = read_table(out)
+    ok = table[table["status"] == "ok"]
+    if ok.empty:
+        return "no finished trial yet"
+    arms = arm_table(ok)
+    tests = paired_tests(ok)
+    import pandas as pd
+
+    tables.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(tables / "plasticity.csv", pd.DataFrame(arms).to_csv(index=False))
+    atomic_write_text(tables / "plasticity_tests.csv", pd.DataFrame(tests).to_csv(index=False))
+    text = markdown(spec, arms, tests, ok, table)
+    figures.mkdir(parents=True, exist_ok=True)
+    bar_figure(arms, figures / "accuracy_by_arm.png")
+    text += "\n![accuracy by arm](../figures/plasticity/accuracy_by_arm.png)\n"
+    rewired = ok[ok["label"] == "rewire"].sort_values("seed")
+    if not rewired.empty:
+        from graphens.plasticity_plot import write_plasticity_report
+
+        drawn = write_plasticity_report(trial_dir(out, rewired.iloc[0]["id"]),
+                                        out / "rewire_report")
+        for path in drawn["plots"].values():
+            shutil.copyfile(path, figures / f"rewire_seed{rewired.iloc[0]['seed']}_{path.name}")
+            text += f"![{path.stem}](../figures/plasticity/{figures.joinpath(path.name).name})\n"
+        text = text.replace("](../figures/plasticity/plasticity_",
+                            f"](../figures/plasticity/rewire_seed{rewired.iloc[0]['seed']}"
+                            "_plasticity_")
+    atomic_write_text(tables / "plasticity.md", text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default=str(HERE / "out" / "plasticity"))
+    parser.add_argument("--tables", default=str(HERE / "tables"))
+    parser.add_argument("--figures", default=str(HERE / "figures" / "plasticity"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--max-train", type=int, default=2000)
+    parser.add_argument("--max-test", type=int, default=1000)
+    parser.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--force", action="store_true",
+                        help="reuse --out although it holds another seed list's sweep (its "
+                             "finished trials are kept)")
+    args = parser.parse_args(argv)
+    spec = build_spec(args)
+    out = Path(args.out + ("-smoke" if args.smoke else ""))
+    if not args.report_only:
+        load_spec(spec)  # every bad value fails here, before any data
+        # Seed by seed (every arm of seed 1, then of seed 2, ...), so that a study cut short
+        # still has paired arms; each pass reuses the finished trials of the one before.
+        for count in range(1, len(args.seeds) + 1):
+            partial = {**spec, "axes": {"seed": list(args.seeds[:count])}}
+            graphens.sweep(partial, out, workers=args.workers, progress=False,
+                           force=args.force or count > 1)
+    tables = Path(args.tables) if not args.smoke else out / "tables"
+    figures = Path(args.figures) if not args.smoke else out / "figures"
+    print(summarise(spec, out, tables, figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
