@@ -131,7 +131,7 @@ def _gather_rows(z: Tensor, index: Tensor) -> Tensor:
     """``z.index_select(0, index)`` whose backward sums the rows' gradients per node
     deterministically and in parallel on the CPU (see :class:`_GatherRows`)."""
     if z.device.type != "cpu" or z.dtype not in (torch.float32, torch.float64) \
-            or not z.requires_grad:
+            or not z.requires_grad or index.numel() == 0:
         # index_select, not z[index]: its backward is deterministic on CPU (index_add), where
         # index_put(accumulate=True) is not.
         return z.index_select(0, index)
@@ -168,7 +168,7 @@ class _GatherRows(torch.autograd.Function):
             incidence = torch.sparse_csr_tensor(
                 crow, order, torch.ones(edges, dtype=grad.dtype, device=grad.device),
                 size=(rows, edges))
-        summed = incidence @ grad.reshape(edges, -1)
+        summed = incidence @ grad.reshape(edges, grad[0].numel())
         return summed.reshape(rows, *grad.shape[1:]), None
 
 

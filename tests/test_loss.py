@@ -255,3 +255,9 @@ def test_hand_written_backwards_equal_autograd_bit_for_bit(dtype):
     expected.backward()
     assert torch.equal(loss, expected)
     assert torch.equal(z.grad, reference.grad)
+
+
+def test_per_edge_path_backpropagates_without_edges():
+    z = torch.randn(4, 8, 3, requires_grad=True)
+    closer_loss(z, torch.empty(2, 0, dtype=torch.long), gram=False).backward()
+    assert torch.equal(z.grad, torch.zeros_like(z))
