@@ -223,3 +223,41 @@ def test_gradients_are_bit_identical_from_call_to_call(gram):
         closer_loss(z, edge_index, tau=0.05, gram=gram).backward()
         grads.append(z.grad)
     assert all(torch.equal(grads[0], g) for g in grads[1:])
+
+
+def _autograd_edge_loss(z, edge_index, edge_weight, tau):
+    """The sparse path as autograd alone would run it: index_select gathers and the
+    logsumexp / diagonal / mean chain."""
+    teacher, student = edge_index
+    # In closer_loss's order, so autograd sums z's three gradients in the same order.
+    sq = z.pow(2).sum(-1).index_select(0, student)
+    s, t = z.index_select(0, student), z.index_select(0, teacher)
+    logits = torch.baddbmm(sq.unsqueeze(2), s, t.transpose(1, 2), beta=-0.5)
+    logits = logits.mul(2.0 / (z.shape[-1] * tau))
+    log_p = logits.diagonal(dim1=1, dim2=2) - torch.logsumexp(logits, dim=1)
+    return (-log_p.mean(dim=1) * edge_weight).sum()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_hand_written_backwards_equal_autograd_bit_for_bit(dtype):
+    # The per-edge path's two autograd Functions (the cross-entropy's one-buffer backward and
+    # the gather's CSR sum per node) compute autograd's operations in autograd's order.
+    generator = torch.Generator().manual_seed(3)
+    z0 = torch.randn(12, 16, 8, generator=generator, dtype=dtype)
+    edge_index = torch.randint(0, 12, (2, 60), generator=generator)
+    edge_index = edge_index[:, edge_index[0] != edge_index[1]]
+    edge_index[1, :5] = 0  # one node with several incoming edges
+    weight = torch.rand(edge_index.shape[1], generator=generator, dtype=dtype)
+    z, reference = z0.clone().requires_grad_(), z0.clone().requires_grad_()
+    loss = closer_loss(z, edge_index, weight, tau=0.5, gram=False)
+    expected = _autograd_edge_loss(reference, edge_index, weight, tau=0.5)
+    loss.backward()
+    expected.backward()
+    assert torch.equal(loss, expected)
+    assert torch.equal(z.grad, reference.grad)
+
+
+def test_per_edge_path_backpropagates_without_edges():
+    z = torch.randn(4, 8, 3, requires_grad=True)
+    closer_loss(z, torch.empty(2, 0, dtype=torch.long), gram=False).backward()
+    assert torch.equal(z.grad, torch.zeros_like(z))

@@ -1,5 +1,6 @@
 import copy
 
+import pytest
 import torch
 
 from graphens.optim import SlicedNAdam
@@ -61,3 +62,63 @@ def test_sliced_nadam_skips_parameters_without_gradient():
     assert torch.equal(params[2], before)
     optimizer.zero_grad()
     assert all(p.grad is None for p in params)
+
+
+def _run_chunked(monkeypatch, chunk_bytes: int) -> list[torch.Tensor]:
+    import graphens.optim
+    monkeypatch.setattr(graphens.optim, "CHUNK_BYTES", chunk_bytes)
+    return _run(lambda ps: SlicedNAdam(ps, lr=1e-2, eps=1e-7))
+
+
+def test_chunks_of_nodes_step_bit_identically_to_one_slice_per_node(monkeypatch):
+    # [4, 6, 5] float32 is 120 bytes per node: 250 bytes makes chunks of 2 nodes, 400 of 3
+    # and 1 (a ragged last chunk), 0 one slice per node.
+    per_node = _run_chunked(monkeypatch, 0)
+    for chunk_bytes in (250, 400, 10**9):
+        for a, b in zip(_run_chunked(monkeypatch, chunk_bytes), per_node, strict=True):
+            assert torch.equal(a, b)
+
+
+def test_state_dict_is_per_node_whatever_the_chunking(monkeypatch):
+    import graphens.optim
+    states = {}
+    for chunk_bytes in (0, 400):
+        monkeypatch.setattr(graphens.optim, "CHUNK_BYTES", chunk_bytes)
+        params = _params(0)
+        optimizer = SlicedNAdam(params, lr=1e-2)
+        for p in params:
+            p.grad = torch.arange(p.numel(), dtype=p.dtype).reshape(p.shape) / 7
+        optimizer.step()
+        states[chunk_bytes] = copy.deepcopy(optimizer.state_dict())
+    per_node, chunked = states[0], states[400]
+    assert per_node["param_groups"] == chunked["param_groups"]
+    assert len(per_node["param_groups"][0]["params"]) == 4 + 4 + 1  # node slices + bias
+    assert per_node["state"].keys() == chunked["state"].keys()
+    for key, entry in per_node["state"].items():
+        for name, value in entry.items():
+            assert torch.equal(value, chunked["state"][key][name]), (key, name)
+
+
+def test_checkpoint_state_moves_between_chunkings_and_continues_identically(monkeypatch):
+    import graphens.optim
+    monkeypatch.setattr(graphens.optim, "CHUNK_BYTES", 0)  # as written before chunking
+    params = _params(0)
+    optimizer = SlicedNAdam(params, lr=1e-2)
+    for p in params:
+        p.grad = torch.ones_like(p)
+    optimizer.step()
+    state = copy.deepcopy(optimizer.state_dict())
+    monkeypatch.setattr(graphens.optim, "CHUNK_BYTES", 400)
+    twin = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    twin_optimizer = SlicedNAdam(twin, lr=1e-2)
+    twin_optimizer.load_state_dict(state)
+    for _ in range(2):
+        for group in (params, twin):
+            for p in group:
+                p.grad = torch.full_like(p, 0.5)
+        optimizer.step()
+        twin_optimizer.step()
+    for a, b in zip(params, twin, strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="node slices"):
+        SlicedNAdam(_params(0)[:2]).load_state_dict(state)
