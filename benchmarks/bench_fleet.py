@@ -49,12 +49,14 @@ TOPOLOGIES = [("directed-ring", {"laterals": 2}, "teacher"), ("gnk", {"k": 20}, 
               ("all-to-all", {}, None)]
 
 
-def fleet_step(members: int, device: torch.device, data):  # noqa: ANN001, ANN202
-    """A training-step closure for a fleet of ``members`` paper-sized ensembles."""
+def fleet_step(members: int, device: torch.device, data, first: int = 0):  # noqa: ANN001, ANN202
+    """A training-step closure for a fleet of ``members`` paper-sized ensembles, cycling
+    through :data:`TOPOLOGIES` from entry ``first``."""
     modality = VisionModality()
+    cycle = TOPOLOGIES[first:] + TOPOLOGIES * members
     configs = [RunConfig(dataset="fashion-mnist", topology=name, topology_params=params,
                          stop_gradient=stop)
-               for name, params, stop in (TOPOLOGIES * members)[:members]]
+               for name, params, stop in cycle[:members]]
     graphs = [modality.graph(c, data) for c in configs]
     for graph, config in zip(graphs, configs, strict=True):
         edges = graph.edge_index.shape[1]
@@ -79,17 +81,18 @@ def fleet_step(members: int, device: torch.device, data):  # noqa: ANN001, ANN20
 
 
 def steps(args: argparse.Namespace) -> None:
+    """Fleets against the sum of their members' solo steps (each topology timed alone, with
+    its own loss path: all-to-all takes the Gram GEMM alone, the per-edge path in a fleet)."""
     device = torch.device(args.device)
     generator = torch.Generator().manual_seed(0)
     data = from_arrays(torch.rand(256, 28, 28, generator=generator), None,
                        torch.rand(16, 28, 28, generator=generator), None)
-    runs = {k: fleet_step(k, device, data) for k in args.fleets}
-    seconds: dict[tuple[int, str], list[float]] = {(k, p): [] for k in args.fleets
-                                                   for p in args.precisions}
+    runs = {("solo", t): fleet_step(1, device, data, first=t) for t in range(len(TOPOLOGIES))}
+    runs.update({("fleet", k): fleet_step(k, device, data) for k in args.fleets if k > 1})
+    seconds: dict[tuple, list[float]] = {(key, p): [] for key in runs for p in args.precisions}
     for _ in range(args.repeats):
-        for k in args.fleets:
+        for key, (step, _) in runs.items():
             for precision in args.precisions:
-                step, _ = runs[k]
                 for _ in range(2):
                     step(precision == "bf16")
                 sync(device)
@@ -97,21 +100,21 @@ def steps(args: argparse.Namespace) -> None:
                 for _ in range(args.steps):
                     step(precision == "bf16")
                 sync(device)
-                seconds[(k, precision)].append((time.perf_counter() - tick) / args.steps)
+                seconds[(key, precision)].append((time.perf_counter() - tick) / args.steps)
     env = environment(device)
+    batch = runs[("solo", 0)][1]
     print(f"{env.get('gpu', env['processor'])}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; {args.repeats} repeats x {args.steps} steps")
-    print("| fleet K | precision | ms/step | member-samples/s | vs K=1 same precision |")
-    print("|---|---|---|---|---|")
-    batch = runs[args.fleets[0]][1]
+    print("| K | precision | fleet ms/step | one by one ms (sum of solo steps) | "
+          "member-samples/s fleet | speed-up |\n|---|---|---|---|---|---|")
     for precision in args.precisions:
-        base = None
+        solo = [statistics.median(seconds[(("solo", t), precision)])
+                for t in range(len(TOPOLOGIES))]
         for k in args.fleets:
-            median = statistics.median(seconds[(k, precision)])
-            rate = k * batch / median
-            base = rate if base is None else base
-            print(f"| {k} | {precision} | {median * 1e3:.1f} | {rate:.0f} | "
-                  f"{rate / base:.2f}x |")
+            alone = sum(solo[i % len(TOPOLOGIES)] for i in range(k))
+            fleet = alone if k == 1 else statistics.median(seconds[(("fleet", k), precision)])
+            print(f"| {k} | {precision} | {fleet * 1e3:.1f} | {alone * 1e3:.1f} | "
+                  f"{k * batch / fleet:.0f} | {alone / fleet:.2f}x |")
 
 
 def trials(args: argparse.Namespace) -> None:

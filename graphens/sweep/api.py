@@ -34,7 +34,7 @@ from graphens.sweep.table import TRIALS_DIR, read_json, trial_dir, write_table
 
 SPEC_FILE = "spec.json"
 #: ``pack`` options of :func:`sweep`.
-PACK_MODES = ("auto", "off")
+PACK_MODES = ("auto", "on", "off")
 
 
 def _describe_spec(record: Mapping[str, Any]) -> str:
@@ -78,16 +78,30 @@ def _payload(out: Path, spec: SweepSpec, trial: Any) -> dict[str, Any]:
             "measures": spec.measures}
 
 
+def _trains_on_gpu(payloads: Sequence[dict[str, Any]]) -> bool:
+    """Whether the trials' device is a GPU (``auto`` resolves to CUDA when one is present)."""
+    import torch
+
+    devices = {str(p["config"].get("device", "auto")) for p in payloads}
+    return bool(devices) and all(d.startswith("cuda") or (d == "auto"
+                                                          and torch.cuda.is_available())
+                                 for d in devices)
+
+
 def packed_payloads(out: Path, spec: SweepSpec, trials: Sequence[Any], pack: str = "auto",
                     max_nodes: int = DEFAULT_MAX_NODES) -> list[dict[str, Any]]:
-    """The payloads of ``trials``: with ``pack="auto"``, trials that can co-train
+    """The payloads of ``trials``: with ``pack="on"``, trials that can co-train
     (:func:`graphens.fleet.pack`: same data subset, seed, fields, encoder and optimiser) become
-    one fleet payload (``members``) of at most ``max_nodes`` nodes; ``"off"``: one per trial."""
+    one fleet payload (``members``) of at most ``max_nodes`` nodes; ``"off"``: one per trial;
+    ``"auto"``: ``"on"`` for trials that train on a GPU, ``"off"`` on the CPU, where a fleet's
+    step measured slower than its members' steps one by one (0.78x at K 16 on 2 cores,
+    ``benchmarks/bench_fleet.py``)."""
     if pack not in PACK_MODES:
-        raise GraphensError(f"pack={pack!r} is not one of {', '.join(PACK_MODES)}: 'auto' trains "
-                            "trials that can share a fleet together, 'off' one by one.")
+        raise GraphensError(f"pack={pack!r} is not one of {', '.join(PACK_MODES)}: 'on' trains "
+                            "trials that can share a fleet together, 'off' one by one, 'auto' "
+                            "packs on a GPU only.")
     payloads = [_payload(out, spec, trial) for trial in trials]
-    if pack == "off":
+    if pack == "off" or (pack == "auto" and not _trains_on_gpu(payloads)):
         return payloads
     by_extras: dict[str, list[int]] = {}
     for i, payload in enumerate(payloads):
@@ -154,10 +168,12 @@ def sweep(spec: str | Path | Mapping[str, Any] | SweepSpec, out: str | Path | No
         Show a progress bar over trials.
     timeout : float
         Seconds to wait for a Ray cluster to answer.
-    pack : {"auto", "off"}
-        ``auto``: trials that differ only in topology, τ, distance or stop-gradient (same seed,
+    pack : {"auto", "on", "off"}
+        ``on``: trials that differ only in topology, τ, distance or stop-gradient (same seed,
         data and architecture) train together as fleets (:mod:`graphens.fleet`); the table,
         the trial directories and resuming are the same as with ``off`` (one by one).
+        ``auto`` (default) packs when the trials train on a GPU, not on the CPU (where a
+        fleet's step measured slower than one by one).
 
     Returns
     -------

@@ -42,10 +42,11 @@ def add_parsers(commands: Any, subparser: Any) -> None:
                        help="ray: seconds to wait for --address to answer")
     sweep.add_argument("--force", action="store_true",
                        help="reuse --out although it holds another spec's sweep")
-    sweep.add_argument("--pack", choices=["auto", "off"], default="auto",
-                       help="auto: trials that differ only in topology, tau, distance or "
+    sweep.add_argument("--pack", choices=["auto", "on", "off"], default="auto",
+                       help="on: trials that differ only in topology, tau, distance or "
                             "stop-gradient train together as one fleet (one PyG batch); off: "
-                            "one by one. Results, directories and resume are the same")
+                            "one by one; auto: on when the trials train on a GPU, off on the "
+                            "CPU (slower there). Results, directories and resume are the same")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     sweep.set_defaults(handler=run_sweep)
 

@@ -249,13 +249,18 @@ def test_a_neural_sweep_runs(tmp_path):
 
 
 def test_packed_and_one_by_one_sweeps_give_the_same_table(tmp_path, calls):
-    """pack="auto" trains the two topologies of each seed as one fleet; with dropout off the
+    """pack="on" trains the two topologies of each seed as one fleet; with dropout off the
     rows equal those of pack="off" (to float tolerance), one row per trial either way."""
     spec = {**SPEC, "name": "packed", "fixed": {**TINY, "dropout": 0.0}}
     loaded = load_spec(spec)
-    payloads = graphens.sweep.api.packed_payloads(tmp_path, loaded, loaded.trials)
+    payloads = graphens.sweep.api.packed_payloads(tmp_path, loaded, loaded.trials, pack="on")
     assert sorted(len(p.get("members", [p])) for p in payloads) == [2, 2]
-    packed = sweep(spec, tmp_path / "auto", workers=1, progress=False)
+    # auto packs only trials that train on a GPU
+    cpu = {**spec, "fixed": {**spec["fixed"], "device": "cpu"}}
+    loaded_cpu = load_spec(cpu)
+    assert all("members" not in p for p in graphens.sweep.api.packed_payloads(
+        tmp_path, loaded_cpu, loaded_cpu.trials))
+    packed = sweep(spec, tmp_path / "auto", workers=1, progress=False, pack="on")
     alone = sweep(spec, tmp_path / "off", workers=1, progress=False, pack="off")
     assert sorted(calls) == sorted(list(packed["id"]) * 2)
     packed, alone = packed.set_index("id"), alone.set_index("id")
@@ -292,3 +297,11 @@ def test_measures_become_columns_over_edges_and_non_edges(tmp_path):
 def test_bad_measures_options_are_refused(measures, match):
     with pytest.raises(GraphensError, match=match):
         load_spec({"fixed": TINY, "measures": measures})
+
+
+def test_a_bad_member_does_not_fail_its_fleet(tmp_path):
+    """A fleet whose member raises runs its members one by one: only the bad one fails."""
+    spec = {"name": "fails-packed", "fixed": TINY, "topologies": [
+        {"name": "gnk", "params": {"k": 100}}, "ring"]}
+    table = sweep(spec, tmp_path / "fails", workers=1, progress=False, pack="on")
+    assert list(table["status"]) == ["failed", "ok"]
