@@ -127,10 +127,11 @@ def check_fleet(configs: Sequence[RunConfig]) -> None:
 class FleetObjective(nn.Module):
     r"""The CLoSeR loss of every member of a fleet, :math:`L = \sum_k L^{(k)}`.
 
-    Reads the batched graph's ``edge_tau`` (τ of each edge, with ``distance="sum"`` folded in
-    as :math:`\tau / D`), ``edge_stop_gradient`` (codes of :data:`STOP_GRADIENT_CODES`) and
-    ``edge_weight``; the member of an edge is its student's ``batch`` entry. Edges with the same
-    options are computed in one :func:`graphens.loss.closer_loss` call.
+    Reads, when made, the batched graph's edges, ``edge_tau`` (τ of each edge, with
+    ``distance="sum"`` folded in as :math:`\tau / D`) and ``edge_stop_gradient`` (codes of
+    :data:`STOP_GRADIENT_CODES`), and at every step its ``edge_weight``; the member of an edge is
+    its student's ``batch`` entry. Edges with the same options are computed in one
+    :func:`graphens.loss.closer_loss` call.
 
     Per-member losses are summed on the device during an epoch and read once at its end
     (:meth:`end_epoch`, called by :func:`graphens.train.train`): ``history[k]`` holds member
@@ -148,12 +149,17 @@ class FleetObjective(nn.Module):
                                                              strict=True)})
         codes = {code: name for name, code in STOP_GRADIENT_CODES.items()}
         self.groups: list[tuple[float, str | None]] = []
+        # A fleet's graph is static: each group's edges and their members are gathered once
+        # here, not at every step (buffers, so they follow the objective to its device).
         for number, (tau, stop) in enumerate(options):
             ids = torch.nonzero((taus == tau) & (stops == stop)).flatten()
-            self.register_buffer(f"edges_{number}", ids.to(graph.edge_index.device),
+            ids = ids.to(graph.edge_index.device)
+            self.register_buffer(f"edges_{number}", ids, persistent=False)
+            self.register_buffer(f"edge_index_{number}", graph.edge_index.index_select(1, ids),
+                                 persistent=False)
+            self.register_buffer(f"member_{number}", member.index_select(0, ids),
                                  persistent=False)
             self.groups.append((tau, codes[stop]))
-        self.register_buffer("member", member, persistent=False)  # derived from the graph
         self.num_members = num_members
         self.history: list[list[float]] = [[] for _ in range(num_members)]
         self.first_loss: list[float | None] = [None] * num_members
@@ -166,12 +172,11 @@ class FleetObjective(nn.Module):
         losses = z.new_zeros(self.num_members, dtype=torch.float32)
         weight = getattr(graph, "edge_weight", None)
         for number, (tau, stop) in enumerate(self.groups):
-            ids = getattr(self, f"edges_{number}")
-            per_edge = closer_loss(z, graph.edge_index.index_select(1, ids), tau=tau,
+            per_edge = closer_loss(z, getattr(self, f"edge_index_{number}"), tau=tau,
                                    stop_gradient=stop, reduction="none")
             if weight is not None:
-                per_edge = per_edge * weight.index_select(0, ids)
-            losses = losses.index_add(0, self.member.index_select(0, ids), per_edge.float())
+                per_edge = per_edge * weight.index_select(0, getattr(self, f"edges_{number}"))
+            losses = losses.index_add(0, getattr(self, f"member_{number}"), per_edge.float())
         return losses
 
     def forward(self, z: Tensor, y: Tensor | None, graph: Any) -> Tensor:
