@@ -5,8 +5,11 @@ is split into receptive fields**, so every node sees its own part of the *same* 
 The caller therefore augments the full flat batch ``x [B, S]`` and only then gathers each node's
 signals from it.
 
-Everything is a single batched ``affine_grid`` + ``grid_sample`` call (bilinear, zero padding,
-``align_corners=False``); torchvision is not needed. :class:`ImageAugmentation` packages the
+Everything is a single batched ``affine_grid`` + ``grid_sample`` call (bilinear,
+``align_corners=False``); torchvision is not needed. Pixels that a transform pulls in from
+outside the image are filled by reflection about the image border by default (``fill="reflect"``:
+``d c b a | a b c d | d c b a``), the default ``fill_mode`` of the Keras layers the reference
+code augments with; ``fill="zeros"`` pads with 0 instead. :class:`ImageAugmentation` packages the
 options as the ``transform(x, generator)`` that :func:`graphens.train.train` applies to every
 batch, on the batch's own device.
 """
@@ -22,7 +25,10 @@ import torch.nn.functional as F
 from graphens.data import check_image_shape
 from graphens.errors import GraphensError
 
-__all__ = ["ImageAugmentation", "augment_images", "transform_images"]
+__all__ = ["FILL_MODES", "ImageAugmentation", "augment_images", "transform_images"]
+
+#: How pixels from outside the image are filled: our name -> ``grid_sample``'s padding mode.
+FILL_MODES: dict[str, str] = {"reflect": "reflection", "zeros": "zeros"}
 
 
 def _check_batch(x: torch.Tensor, image_shape: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -40,6 +46,12 @@ def _check_batch(x: torch.Tensor, image_shape: tuple[int, int, int]) -> tuple[in
             "(convert with x.float() and scale to [0, 1])."
         )
     return h, w, c
+
+
+def _check_fill(fill: object) -> str:
+    if fill not in FILL_MODES:
+        raise GraphensError(f"fill={fill!r} is not valid; give one of {', '.join(FILL_MODES)}.")
+    return FILL_MODES[fill]
 
 
 def _check_ranges(flip: object, max_rotation_deg: object, max_zoom: object) -> None:
@@ -93,12 +105,14 @@ def transform_images(
     flip: torch.Tensor,
     rotation_deg: torch.Tensor,
     zoom: torch.Tensor,
+    fill: str = "reflect",
 ) -> torch.Tensor:
     """Apply a given flip, rotation and zoom to each image of a flat batch.
 
     Each transform is about the image centre. Output pixel ``p`` (centred pixel coordinates)
-    takes the bilinearly interpolated input value at ``(1/s)·R(θ)·F·p``; pixels that fall
-    outside the input become 0. A rotation by ``θ = 90°`` of a square image equals
+    takes the bilinearly interpolated input value at ``(1/s)·R(θ)·F·p``; a sample point outside
+    the input is reflected back into it about the image border (``fill="reflect"``) or reads 0
+    (``fill="zeros"``). A rotation by ``θ = 90°`` of a square image equals
     ``torch.rot90(img, k=1, dims=(0, 1))`` (a counter-clockwise turn on screen, rows pointing
     down); ``s > 1`` enlarges the content (zoom in) and ``s < 1`` shrinks it (zoom out).
 
@@ -114,6 +128,8 @@ def transform_images(
         ``[B]`` rotation angles θ in degrees.
     zoom : torch.Tensor
         ``[B]`` positive zoom factors ``s``.
+    fill : {"reflect", "zeros"}
+        How pixels from outside the image are filled.
 
     Returns
     -------
@@ -121,6 +137,7 @@ def transform_images(
         ``[B, H*W*C]``, the dtype and device of ``x``.
     """
     h, w, c = _check_batch(x, image_shape)
+    padding_mode = _check_fill(fill)
     b = x.shape[0]
     params = {"flip": flip, "rotation_deg": rotation_deg, "zoom": zoom}
     for key, value in params.items():
@@ -143,7 +160,8 @@ def transform_images(
     ).to(dtype)
     images = x.to(dtype).reshape(b, h, w, c).permute(0, 3, 1, 2)
     grid = F.affine_grid(theta, [b, c, h, w], align_corners=False)
-    out = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    out = F.grid_sample(images, grid, mode="bilinear", padding_mode=padding_mode,
+                        align_corners=False)
     return out.permute(0, 2, 3, 1).reshape(b, h * w * c).to(x.dtype)
 
 
@@ -155,6 +173,7 @@ def augment_images(
     flip: bool = True,
     max_rotation_deg: float = 7.2,
     max_zoom: float = 0.2,
+    fill: str = "reflect",
 ) -> torch.Tensor:
     """Randomly flip, rotate and zoom each image of a flat batch (method.md §5).
 
@@ -167,10 +186,10 @@ def augment_images(
     * a rotation ``θ_b ~ U(−max_rotation_deg, +max_rotation_deg)`` degrees,
     * a zoom ``s_b ~ U(1 − max_zoom, 1 + max_zoom)``, the same on both axes,
 
-    composed about the image centre and applied with bilinear interpolation and zero padding
-    (see :func:`transform_images`). The three parameters are drawn from ``generator`` (always
-    all three, so the random stream advances the same way whatever the options), so a given
-    generator state gives identical output.
+    composed about the image centre and applied with bilinear interpolation, pixels from outside
+    the image filled as ``fill`` says (see :func:`transform_images`). The three parameters are
+    drawn from ``generator`` (always all three, so the random stream advances the same way
+    whatever the options), so a given generator state gives identical output.
 
     Parameters
     ----------
@@ -187,6 +206,9 @@ def augment_images(
         Largest absolute rotation in degrees (``>= 0``); the paper uses 7.2° (±0.02 turns).
     max_zoom : float
         Largest relative zoom, in ``[0, 1)``; the paper uses 0.2 (±20 %).
+    fill : {"reflect", "zeros"}
+        How pixels from outside the image are filled: reflected (Keras' default, which the
+        reference code uses) or 0.
 
     Returns
     -------
@@ -200,13 +222,15 @@ def augment_images(
     """
     _check_batch(x, image_shape)
     _check_ranges(flip, max_rotation_deg, max_zoom)
+    _check_fill(fill)
     b = x.shape[0]
     device = generator.device if generator is not None else torch.device("cpu")
     u = torch.rand(3, b, generator=generator, device=device, dtype=torch.float64).to(x.device)
     flips = (u[0] < 0.5) & bool(flip)
     rotation = (2.0 * u[1] - 1.0) * float(max_rotation_deg)
     zoom = 1.0 + (2.0 * u[2] - 1.0) * float(max_zoom)
-    return transform_images(x, image_shape, flip=flips, rotation_deg=rotation, zoom=zoom)
+    return transform_images(x, image_shape, flip=flips, rotation_deg=rotation, zoom=zoom,
+                            fill=fill)
 
 
 @dataclass(frozen=True)
@@ -231,6 +255,8 @@ class ImageAugmentation:
         Largest absolute rotation in degrees (``>= 0``); the paper's 7.2° is ±0.02 turns.
     max_zoom : float
         Largest relative zoom in ``[0, 1)``; the paper uses 0.2 (±20 %).
+    fill : {"reflect", "zeros"}
+        How pixels from outside the image are filled (default: reflected, as in the paper).
 
     Raises
     ------
@@ -249,6 +275,7 @@ class ImageAugmentation:
     flip: bool = True
     max_rotation_deg: float = 7.2
     max_zoom: float = 0.2
+    fill: str = "reflect"
 
     def __post_init__(self) -> None:
         try:
@@ -257,8 +284,10 @@ class ImageAugmentation:
             signals = -1  # check_image_shape reports the shape itself as invalid
         object.__setattr__(self, "image_shape", check_image_shape(self.image_shape, signals))
         _check_ranges(self.flip, self.max_rotation_deg, self.max_zoom)
+        _check_fill(self.fill)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Augment the flat batch ``x`` on its device with parameters drawn from ``generator``."""
         return augment_images(x, self.image_shape, generator=generator, flip=self.flip,
-                              max_rotation_deg=self.max_rotation_deg, max_zoom=self.max_zoom)
+                              max_rotation_deg=self.max_rotation_deg, max_zoom=self.max_zoom,
+                              fill=self.fill)

@@ -103,7 +103,7 @@ def test_rotation_90_matches_rot90_and_is_rigid_on_non_square_images():
     dot[0, 2, 4, 0] = 1.0
     p = _no_op(1)
     p["rotation_deg"] = torch.tensor([90.0])
-    moved = transform_images(dot.reshape(1, -1), (5, 7, 1), **p).reshape(5, 7)
+    moved = transform_images(dot.reshape(1, -1), (5, 7, 1), **p, fill="zeros").reshape(5, 7)
     expected = torch.zeros(5, 7)
     expected[1, 3] = 1.0
     assert torch.allclose(moved, expected, atol=1e-5)
@@ -114,10 +114,38 @@ def test_zoom_in_keeps_a_constant_image_and_zoom_out_pads_with_zeros():
     x = torch.full((2, 64), 0.7)
     p = _no_op(2)
     p["zoom"] = torch.tensor([1.3, 0.7])
-    out = _as_images(transform_images(x, shape, **p), shape)
+    out = _as_images(transform_images(x, shape, **p, fill="zeros"), shape)
     assert torch.allclose(out[0], torch.full_like(out[0], 0.7), atol=1e-5)  # zoom in
     assert float(out[1][0, 0, 0]) == 0.0  # zoom out: corners come from outside the image
     assert float(out[1][4, 4, 0]) == pytest.approx(0.7, abs=1e-5)
+
+
+def test_reflect_fill_mirrors_the_image_about_its_border():
+    # columns hold their index; a 2x zoom-out reads column c' = 2c - 1.5 (c = 0..3), i.e.
+    # -1.5, 0.5, 2.5, 4.5: reflected about the borders -0.5 and 3.5 they become 0.5 and 2.5
+    shape = (4, 4, 1)
+    x = torch.arange(4.0).repeat(4, 1).reshape(1, 16)
+    p = _no_op(1)
+    p["zoom"] = torch.tensor([0.5])
+    reflect = _as_images(transform_images(x, shape, **p), shape)[0, :, :, 0]
+    zeros = _as_images(transform_images(x, shape, **p, fill="zeros"), shape)[0, :, :, 0]
+    assert torch.allclose(reflect, torch.tensor([0.5, 0.5, 2.5, 2.5]).repeat(4, 1), atol=1e-5)
+    # zero padding: row 1 reads row 0.5, inside; its outer columns read a pixel outside, 0
+    assert torch.allclose(zeros[1], torch.tensor([0.0, 0.5, 2.5, 0.0]), atol=1e-5)
+    assert float(zeros[0].abs().sum()) == 0.0  # row 0 reads row -1.5, outside
+    # any rotation and zoom of a constant image stays constant: nothing comes from outside
+    c = torch.full((16, 25), 0.3)
+    out = augment_images(c, (5, 5, 1), generator=_gen(7), max_rotation_deg=45.0, max_zoom=0.5)
+    assert torch.allclose(out, c, atol=1e-5)
+    assert ImageAugmentation((5, 5, 1)).fill == "reflect"
+
+
+def test_bad_fill_is_one_line_error():
+    x = torch.rand(2, 16)
+    with pytest.raises(GraphensError, match=r"fill='wrap'.*reflect, zeros"):
+        augment_images(x, (4, 4, 1), fill="wrap")
+    with pytest.raises(GraphensError, match="fill="):
+        ImageAugmentation((4, 4, 1), fill="nearest")
 
 
 def test_random_parameters_stay_within_limits():
