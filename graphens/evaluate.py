@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 import torch
 from torch import Tensor
@@ -32,7 +33,7 @@ from graphens.validation import (
     check_value,
 )
 
-__all__ = ["agreement_scores", "alignment_scores", "decode", "knn_accuracy"]
+__all__ = ["agreement_scores", "alignment_scores", "decode", "decode_many", "knn_accuracy"]
 
 _CHUNK_ELEMENTS = 1 << 24  # largest similarity / distance block computed at once (16 M entries)
 
@@ -291,9 +292,9 @@ class _Progress:
     several times a second.
     """
 
-    def __init__(self, enabled: bool, max_iter: int, measures: int) -> None:
+    def __init__(self, enabled: bool, max_iter: int, measures: int, probes: int = 2) -> None:
         self.max_iter = max_iter
-        self.bar = tqdm(total=2 * max_iter + measures, desc="decode", unit="step",
+        self.bar = tqdm(total=probes * max_iter + measures, desc="decode", unit="step",
                         leave=False, file=sys.stderr, disable=not enabled)
 
     def stage(self, name: str) -> None:
@@ -422,48 +423,159 @@ def decode(
     embeddings) or when its line search stalls; its weights are used as they stand, so the
     accuracies are still reported.
     """
-    check_embeddings(train_z, name="train_z", min_samples=1)
-    check_embeddings(test_z, name="test_z", min_samples=1)
-    _check_pair(train_z, test_z, "node")
-    n_nodes = train_z.shape[0]
-    if edge_index is not None:
-        edge_index = check_edge_index(edge_index, n_nodes)
-    y_train = _check_labels("y_train", y_train, train_z.shape[1])
-    y_test = _check_labels("y_test", y_test, test_z.shape[1])
+    results = decode_many([train_z], y_train, [test_z], y_test,
+                          edge_indices=None if edge_index is None else [edge_index], seed=seed,
+                          Cs=Cs, knn_k=knn_k, batch_size=batch_size, max_iter=max_iter,
+                          progress=progress)
+    for message in results[0]["warnings"]:
+        warn(message)
+    return results[0]
+
+
+def decode_many(
+    train_zs: Sequence[Tensor],
+    y_train: Tensor,
+    test_zs: Sequence[Tensor],
+    y_test: Tensor,
+    *,
+    edge_indices: Sequence[Tensor] | None = None,
+    seed: int = 0,
+    Cs: Sequence[float | None] = DEFAULT_CS,
+    knn_k: int = 10,
+    batch_size: int = 128,
+    max_iter: int = 1000,
+    progress: bool = False,
+) -> list[dict]:
+    """:func:`decode` for K ensembles on the same stimuli, their probes solved together.
+
+    The per-node probes of all K ensembles are one batched L-BFGS problem set (one group per
+    node of every ensemble, for each embedding width D), and so are their ensemble probes (one
+    group per ensemble, for each width N_k·D): a fleet (:func:`graphens.fleet.run_fleet`)
+    decodes its members in two probe calls instead of 2K. Every (group, C) problem keeps its
+    own curvature history and stopping test, so each ensemble's result is the one
+    :func:`decode` gives it alone, up to float rounding of the batched products. All ensembles
+    share the labels, the probe's train/validation split (``seed``) and the settings.
+
+    Parameters
+    ----------
+    train_zs, test_zs : sequence of Tensor
+        ``[N_k, n, D_k]`` and ``[N_k, m, D_k]`` embeddings of ensemble k.
+    edge_indices : sequence of Tensor, optional
+        ``[2, E_k]`` edges of each ensemble, for its agreement and alignment.
+    y_train, y_test, seed, Cs, knn_k, batch_size, max_iter, progress
+        As in :func:`decode`.
+
+    Returns
+    -------
+    list of dict
+        :func:`decode`'s dictionary for each ensemble, in order. The probe warnings are in
+        each dictionary's ``warnings`` and are not emitted (the caller knows whose they are).
+    """
+    if len(train_zs) != len(test_zs) or not train_zs:
+        raise GraphensError(f"decode_many needs one test embedding per training embedding, "
+                            f"got {len(train_zs)} and {len(test_zs)} (and at least one).")
+    if edge_indices is not None and len(edge_indices) != len(train_zs):
+        raise GraphensError(f"{len(edge_indices)} edge_index for {len(train_zs)} ensembles; "
+                            "give one per ensemble, or none.")
+    for train_z, test_z in zip(train_zs, test_zs, strict=True):
+        check_embeddings(train_z, name="train_z", min_samples=1)
+        check_embeddings(test_z, name="test_z", min_samples=1)
+        _check_pair(train_z, test_z, "node")
+    samples = {(int(z.shape[1]), int(t.shape[1])) for z, t in zip(train_zs, test_zs,
+                                                                     strict=True)}
+    if len(samples) > 1:
+        raise GraphensError(f"the ensembles embed different numbers of (train, test) stimuli "
+                            f"{sorted(samples)}; decode_many needs the same stimuli for all.")
+    edges: list[Tensor | None] = [None] * len(train_zs)
+    if edge_indices is not None:
+        edges = [check_edge_index(e, int(z.shape[0]))
+                 for e, z in zip(edge_indices, train_zs, strict=True)]
+    y_train = _check_labels("y_train", y_train, train_zs[0].shape[1])
+    y_test = _check_labels("y_test", y_test, test_zs[0].shape[1])
     check_value("seed", seed, [SEED_RANGE], "the seed of the probe's train/validation split")
     check_value("max_iter", max_iter, [Interval("int", 1, None)], "the probe's iteration cap")
     num_classes = int(max(int(y_train.max()), int(y_test.max()))) + 1
 
-    bar = _Progress(progress, max_iter, measures=2 if edge_index is None else 4)
+    ens_trains = [_concat_nodes(z) for z in train_zs]
+    ens_tests = [_concat_nodes(z) for z in test_zs]
+    calls = (len({int(z.shape[2]) for z in train_zs})
+             + len({int(z.shape[2]) for z in ens_trains}))
+    measures = sum(2 + (2 if e is not None else 0) for e in edges)
+    bar = _Progress(progress, max_iter, measures=measures, probes=calls)
     try:
         probe_kw = {"Cs": Cs, "seed": seed, "num_classes": max(num_classes, 2),
                     "max_iter": max_iter, "on_iteration": bar.step}
         bar.stage("per-node probes")
-        nodes = probe_accuracy(train_z, y_train, test_z, y_test, **probe_kw)
-        bar.probe_done(nodes)
-        bar.stage("ensemble probe")
-        ens_train, ens_test = _concat_nodes(train_z), _concat_nodes(test_z)
-        ensemble = probe_accuracy(ens_train, y_train, ens_test, y_test, **probe_kw)
-        bar.probe_done(ensemble)
-        bar.stage("kNN")
-        knn_nodes = knn_accuracy(train_z, y_train, test_z, y_test, k=knn_k)
-        bar.step()
-        knn_ens = knn_accuracy(ens_train, y_train, ens_test, y_test, k=knn_k)
-        bar.step()
-        if edge_index is not None:
-            bar.stage("agreement")
-            agree = agreement_scores(test_z, edge_index, batch_size=batch_size)
+        nodes = _probe_blocks(train_zs, test_zs, y_train, y_test, probe_kw, bar)
+        bar.stage("ensemble probes")
+        ensembles = _probe_blocks(ens_trains, ens_tests, y_train, y_test, probe_kw, bar)
+        results = []
+        for k, edge_index in enumerate(edges):
+            bar.stage("kNN")
+            knn_nodes = knn_accuracy(train_zs[k], y_train, test_zs[k], y_test, k=knn_k)
             bar.step()
-            bar.stage("alignment")
-            align = alignment_scores(test_z, edge_index, batch_size=batch_size)
+            knn_ens = knn_accuracy(ens_trains[k], y_train, ens_tests[k], y_test, k=knn_k)
             bar.step()
+            result = _decoded(nodes[k], ensembles[k], knn_nodes, knn_ens, knn_k, Cs, max_iter)
+            if edge_index is not None:
+                bar.stage("agreement")
+                agree = agreement_scores(test_zs[k], edge_index, batch_size=batch_size)
+                bar.step()
+                bar.stage("alignment")
+                align = alignment_scores(test_zs[k], edge_index, batch_size=batch_size)
+                bar.step()
+                m = test_zs[k].shape[1]
+                result["edges"] = edge_index.t().tolist()
+                result["agreement"] = {"mean": float(agree.mean()) if agree.numel() else None,
+                                       "per_edge": agree.tolist()}
+                result["alignment"] = {"mean": float(align.mean()) if align.numel() else None,
+                                       "per_edge": align.tolist()}
+                result["agreement_chance"] = 1.0 / (batch_size if m >= batch_size else m)
+            result["warnings"] = result.pop("warnings")  # last, as decode always had it
+            results.append(result)
     finally:
         bar.close()
+    return results
 
+
+def _probe_blocks(trains: Sequence[Tensor], tests: Sequence[Tensor], y_train: Tensor,
+                  y_test: Tensor, probe_kw: dict, bar: _Progress) -> list[ProbeResult]:
+    """Probe every ``[G_k, n, F_k]`` block, all blocks of one width F in one batched call;
+    return each block's own slice of the result."""
+    out: list[ProbeResult | None] = [None] * len(trains)
+    for width in dict.fromkeys(int(t.shape[2]) for t in trains):
+        members = [k for k, t in enumerate(trains) if int(t.shape[2]) == width]
+        result = probe_accuracy(torch.cat([trains[k] for k in members]), y_train,
+                                torch.cat([tests[k] for k in members]), y_test, **probe_kw)
+        bar.probe_done(result)
+        start = 0
+        for k in members:
+            stop = start + int(trains[k].shape[0])
+            out[k] = _slice_probe(result, start, stop)
+            start = stop
+    return out  # type: ignore[return-value]
+
+
+def _slice_probe(result: ProbeResult, start: int, stop: int) -> ProbeResult:
+    """The groups ``start:stop`` of a batched probe, as if they had been probed alone."""
+    steps = result.problem_iterations[start:stop]
+    converged = result.problem_converged[start:stop]
+    return replace(result, test_accuracy=result.test_accuracy[start:stop],
+                   val_accuracy=result.val_accuracy[start:stop],
+                   best_C=result.best_C[start:stop],
+                   iterations=int(steps.max()) if steps.numel() else 0,
+                   converged=bool(converged.all()), problem_iterations=steps,
+                   problem_converged=converged,
+                   problem_stalled=result.problem_stalled[start:stop])
+
+
+def _decoded(nodes: ProbeResult, ensemble: ProbeResult, knn_nodes: Tensor, knn_ens: Tensor,
+             knn_k: int, Cs: Sequence[float | None], max_iter: int) -> dict:
+    """The probe and kNN part of :func:`decode`'s dictionary for one ensemble."""
     per_node = nodes.test_accuracy.tolist()
-    result: dict = {
+    return {
         "per_node_accuracy": per_node,
-        "single_accuracy": sum(per_node) / n_nodes,
+        "single_accuracy": sum(per_node) / len(per_node),
         "ensemble_accuracy": float(ensemble.test_accuracy[0]),
         "best_C": {"per_node": list(nodes.best_C), "ensemble": ensemble.best_C[0]},
         "probe": {
@@ -476,22 +588,6 @@ def decode(
             "single": float(knn_nodes.mean()),
             "ensemble": float(knn_ens[0]),
         },
+        "warnings": (_probe_warnings(nodes, Cs, max_iter, ensemble=False)
+                     + _probe_warnings(ensemble, Cs, max_iter, ensemble=True)),
     }
-    if edge_index is not None:
-        m = test_z.shape[1]
-        result["edges"] = edge_index.t().tolist()
-        result["agreement"] = {
-            "mean": float(agree.mean()) if agree.numel() else None,
-            "per_edge": agree.tolist(),
-        }
-        result["alignment"] = {
-            "mean": float(align.mean()) if align.numel() else None,
-            "per_edge": align.tolist(),
-        }
-        result["agreement_chance"] = 1.0 / (batch_size if m >= batch_size else m)
-    found = (_probe_warnings(nodes, Cs, max_iter, ensemble=False)
-             + _probe_warnings(ensemble, Cs, max_iter, ensemble=True))
-    for message in found:
-        warn(message)
-    result["warnings"] = found
-    return result

@@ -144,17 +144,24 @@ def finish_run(config: RunConfig, out: Path | None, modality: Modality, data: An
                ensemble: Ensemble, outcome: TrainResult, *, labelled: bool, started: float,
                device: torch.device, progress: bool, collected: list[str],
                extra_results: dict[str, Any] | None = None,
-               rule: Any = None) -> dict[str, Any]:
+               rule: Any = None, features: tuple[Any, Any] | None = None,
+               decoded: dict[str, Any] | None = None) -> dict[str, Any]:
     """Decode a trained ensemble, gather its results and write the run's files.
 
     The second half of :func:`run`, shared with fleets (:func:`graphens.fleet.run_fleet`,
     which calls it once per member). ``collected`` holds the run's warnings so far; ``rule``
-    is the run's plasticity rule, if any (its record goes into the results).
+    is the run's plasticity rule, if any (its record goes into the results). A fleet passes
+    each member's ``features`` (train and test embeddings) and ``decoded`` probe results,
+    computed for all members at once (:func:`graphens.evaluate.decode_many`).
     """
     graph = ensemble.graph.cpu()
-    train_z = modality.features(config, ensemble, data.x_train)
-    test_z = modality.features(config, ensemble, data.x_test)
-    if labelled:
+    train_z, test_z = features if features is not None else (
+        modality.features(config, ensemble, data.x_train),
+        modality.features(config, ensemble, data.x_test))
+    if decoded is not None:
+        for message in decoded["warnings"]:
+            warn(message, stacklevel=3)
+    elif labelled:
         decoded = decode(train_z, data.y_train, test_z, data.y_test,
                          edge_index=graph.edge_index, seed=config.seed, progress=progress)
     else:

@@ -41,6 +41,7 @@ from graphens.config import RunConfig
 from graphens.diagnostics import tau_warning
 from graphens.ensemble import Ensemble
 from graphens.errors import GraphensError, collect_warnings, warn
+from graphens.evaluate import decode_many
 from graphens.graph import batch_graphs
 from graphens.loss import closer_loss
 from graphens.modality import get_modality
@@ -347,14 +348,26 @@ def run_fleet(configs: Sequence[RunConfig], out_dirs: Sequence[str | Path] | Non
                         resume=resume)
     fleet_warnings = list(collected)
     state = ensemble.state_dict()
-    results = []
-    for k, (config, graph, nodes) in enumerate(zip(configs, graphs, ranges, strict=True)):
+    members, features = [], []
+    for config, graph, nodes in zip(configs, graphs, ranges, strict=True):
         for key in ("edge_tau", "edge_stop_gradient"):
             delattr(graph, key)
         member = Ensemble(graph, factory, seed=config.seed)
         member.load_state_dict({key: value[nodes.start:nodes.stop]
                                 for key, value in state.items()})
         member.to(device).eval()
+        members.append(member)
+        features.append((modality.features(config, member, data.x_train),
+                         modality.features(config, member, data.x_test)))
+    # All members' probes in two batched calls (members share the data and the seed).
+    decoded: list[dict[str, Any] | None] = [None] * len(configs)
+    if labelled:
+        decoded = list(decode_many([f[0] for f in features], data.y_train,
+                                   [f[1] for f in features], data.y_test,
+                                   edge_indices=[g.edge_index.cpu() for g in graphs],
+                                   seed=first.seed, progress=progress))
+    results = []
+    for k, config in enumerate(configs):
         member_outcome = TrainResult(
             epochs_run=outcome.epochs_run, history=objective.history[k],
             train_seconds=outcome.train_seconds, samples_seen=outcome.samples_seen,
@@ -362,9 +375,10 @@ def run_fleet(configs: Sequence[RunConfig], out_dirs: Sequence[str | Path] | Non
         with collect_warnings() as member_warnings:
             member_warnings.extend(fleet_warnings)
             results.append(finish_run(
-                config, outs[k] if outs is not None else None, modality, data, member,
+                config, outs[k] if outs is not None else None, modality, data, members[k],
                 member_outcome, labelled=labelled, started=started, device=device,
-                progress=progress, collected=member_warnings,
+                progress=progress, collected=member_warnings, features=features[k],
+                decoded=decoded[k],
                 extra_results={"fleet": {"size": len(configs), "index": k,
                                          "nodes": sum(sizes)}}))
     return results

@@ -259,3 +259,45 @@ def test_decode_accepts_every_63_bit_seed():
             decode(*data, seed=seed)
     with pytest.raises(GraphensError, match="max_iter=0 is not valid"):
         decode(*data, max_iter=0)
+
+
+def test_decode_many_equals_decode_of_each_ensemble_in_two_probe_calls(monkeypatch):
+    g = torch.Generator().manual_seed(3)
+    y_train, y_test = torch.arange(120) % 3, torch.arange(60) % 3
+    centres = torch.randn(3, 4, generator=g) * 2
+
+    def ensemble(nodes):
+        def embed(y):
+            return centres[y][None].repeat(nodes, 1, 1) + torch.randn(nodes, len(y), 4,
+                                                                         generator=g)
+        return embed(y_train), embed(y_test)
+
+    ensembles = [ensemble(3), ensemble(3), ensemble(2)]  # two ensemble widths: 12 and 8
+    edges = [torch.tensor([[0, 1], [1, 2]]), torch.tensor([[2], [0]]), torch.tensor([[0], [1]])]
+    alone = [decode(tr, y_train, te, y_test, edge_index=e, seed=5, Cs=(1e-2, 1.0))
+             for (tr, te), e in zip(ensembles, edges, strict=True)]
+    calls = []
+    real = ev.probe_accuracy
+    monkeypatch.setattr(ev, "probe_accuracy",
+                        lambda train, *a, **k: calls.append(train.shape) or real(train, *a, **k))
+    together = ev.decode_many([tr for tr, _ in ensembles], y_train,
+                              [te for _, te in ensembles], y_test, edge_indices=edges, seed=5,
+                              Cs=(1e-2, 1.0))
+    # per-node: one call of 8 groups of width 4; ensembles: one of width 12, one of width 8
+    assert sorted(calls) == [(1, 120, 8), (2, 120, 12), (8, 120, 4)]
+    for mine, single in zip(together, alone, strict=True):
+        assert mine.keys() == single.keys()
+        assert mine["per_node_accuracy"] == pytest.approx(single["per_node_accuracy"], abs=1e-6)
+        assert mine["ensemble_accuracy"] == pytest.approx(single["ensemble_accuracy"], abs=1e-6)
+        assert mine["best_C"] == single["best_C"]
+        assert mine["agreement"] == single["agreement"] and mine["edges"] == single["edges"]
+        assert mine["probe"]["per_node"]["converged"] == single["probe"]["per_node"]["converged"]
+
+
+def test_decode_many_refuses_ensembles_of_different_stimuli():
+    z = torch.randn(2, 10, 4)
+    with pytest.raises(GraphensError, match="different numbers of"):
+        ev.decode_many([z, z[:, :8]], torch.arange(10) % 2, [z, z], torch.arange(10) % 2)
+    with pytest.raises(GraphensError, match="one per ensemble"):
+        ev.decode_many([z], torch.arange(10) % 2, [z], torch.arange(10) % 2,
+                       edge_indices=[torch.tensor([[0], [1]])] * 2)

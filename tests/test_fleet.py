@@ -47,6 +47,26 @@ def test_members_train_exactly_as_their_solo_runs(fleet_and_solo):
         assert mine["fleet"] == {"size": 3, "index": k, "nodes": 13}
 
 
+def test_members_decode_as_their_solo_runs_in_batched_probes(fleet_and_solo, monkeypatch):
+    _, _, fleet, solo = fleet_and_solo
+    # the weights agree to ~1e-4 (above); unpenalised probe fits can turn that into a few of
+    # the 360 test digits (decode_many itself is exact: tests/test_evaluate.py)
+    for mine, alone in zip(fleet, solo, strict=True):
+        assert mine["single_accuracy"] == pytest.approx(alone["single_accuracy"], abs=0.01)
+        assert mine["ensemble_accuracy"] == pytest.approx(alone["ensemble_accuracy"], abs=0.01)
+        assert mine["agreement"]["mean"] == pytest.approx(alone["agreement"]["mean"], abs=1e-3)
+    import graphens.evaluate as ev
+
+    widths = []
+    real = ev.probe_accuracy
+    monkeypatch.setattr(ev, "probe_accuracy",
+                        lambda train, *a, **k: widths.append(train.shape[::2]) or real(train, *a,
+                                                                                        **k))
+    run_fleet(MEMBERS, progress=False)
+    # 13 nodes' probes in one call; the ensembles of 4 nodes together, the 5-node one alone
+    assert sorted(widths) == [(1, 80), (2, 64), (13, 16)]
+
+
 def test_each_member_gets_a_solo_runs_files(fleet_and_solo):
     _, dirs, fleet, _ = fleet_and_solo
     for folder in dirs:
