@@ -1,0 +1,64 @@
+"""The specs and paired tests of benchmarks/plasticity.py (both starts), on hand-made tables."""
+
+import argparse
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from graphens.sweep.spec import load_spec
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "plasticity.py"
+
+
+@pytest.fixture(scope="module")
+def study():
+    spec = importlib.util.spec_from_file_location("plasticity_study", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _args(start, **kw):
+    base = dict(start=start, tau=0.1, epochs=20, max_train=2000, max_test=1000,
+                precision="bf16", smoke=False, seeds=[1, 2])
+    return argparse.Namespace(**{**base, **kw})
+
+
+def test_celegans_start_rewires_the_connectome_subgraph_beside_a_same_budget_random_graph(study):
+    spec = study.build_spec(_args("celegans"))
+    labels = [t["label"] for t in spec["topologies"]]
+    assert labels == ["untrained", "static C. elegans", "rewire", "G_N^107", "all-to-all"]
+    assert spec["fixed"]["nodes"] == 20 and spec["fixed"]["tau"] == 0.1
+    trials = load_spec(spec).trials  # the spec is valid and resolves
+    rewire = [t for t in trials if t.label == "rewire"][0].config
+    assert rewire.topology == "connectome:celegans-white1986"
+    assert rewire.topology_params == {"map": "degree:20"} and rewire.plasticity == "rewire"
+    assert len(trials) == 5 * 2
+
+
+def test_gnk_start_keeps_every_rule_and_the_directed_ring(study):
+    spec = study.build_spec(_args("gnk", tau=10.0))
+    labels = [t["label"] for t in spec["topologies"]]
+    assert labels == ["untrained", "static G_N^20", "rewire", "learn", "hebbian",
+                      "directed ring", "all-to-all"]
+    assert spec["fixed"]["tau"] == 10.0 and spec["name"] == "plasticity"
+
+
+def test_paired_tests_pair_the_rule_with_the_starts_static_arm_by_seed(study):
+    rows = []
+    for seed, offset in ((1, 0.0), (2, 0.1), (3, -0.05)):
+        rows += [{"label": "static C. elegans", "seed": seed, "single_accuracy": 0.6 + offset,
+                  "ensemble_accuracy": 0.8, "agreement.mean": 0.1,
+                  "graph.distance_correlation": 0.0},
+                 {"label": "rewire", "seed": seed, "single_accuracy": 0.61 + offset,
+                  "ensemble_accuracy": 0.8 + 0.01 * seed, "agreement.mean": 0.1,
+                  "graph.distance_correlation": -0.2}]
+    tests = study.paired_tests(pd.DataFrame(rows), "static C. elegans", ("rewire",))
+    single = [t for t in tests if t["measure"] == "single_accuracy"][0]
+    assert single["reference"] == "static C. elegans" and single["n"] == 3
+    assert single["diff"] == pytest.approx(0.01)  # the seed offsets cancel in the pairs
+    ensemble = [t for t in tests if t["measure"] == "ensemble_accuracy"][0]
+    assert ensemble["diff"] == pytest.approx(0.02)
+    assert {t["measure"] for t in tests} >= {"graph.distance_correlation"}
