@@ -61,10 +61,13 @@ def add_parsers(commands: Any, subparser: Any) -> None:
                                     "one run's --out")
     report.add_argument("--out", default=None, help="where to write (default: DIR/report)")
     report.add_argument("--compare", action="append", nargs=2, default=[], metavar=("A", "B"),
-                        help="only test these two series/labels against each other, "
-                             "repeatable (default: every pair at matched edge counts)")
+                        help="only test these two series/labels against each other, at any "
+                             "edge counts, baselines included (e.g. all-to-all untrained); "
+                             "repeatable (default: every pair of CLoSeR series at matched "
+                             "edge counts)")
     report.add_argument("--edge-tolerance", type=float, default=0.0,
-                        help="relative edge-count difference still counted as matched")
+                        help="without --compare: relative edge-count difference still "
+                             "counted as matched")
     report.set_defaults(handler=run_report)
 
 

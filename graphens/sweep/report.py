@@ -434,9 +434,13 @@ def plot_metrics(analysis: Analysis, metrics: Sequence[str], correlations: dict[
 
 def matched_comparisons(analysis: Analysis, compare: Sequence[tuple[str, str]] | None = None,
                         tolerance: float = 0.0) -> list[dict[str, Any]]:
-    """Paired tests over seeds between CLoSeR series at matched edge counts.
+    """Paired tests over seeds between CLoSeR series at matched edge counts, or named pairs.
 
-    Each row holds, per accuracy column, :func:`paired_tests` (``<column>.diff``, ``.ci_low``,
+    Without ``compare``, every pair of CLoSeR series at matched edge counts is tested. Pairs
+    named in ``compare`` may be baselines, and where the two have no edge count in common
+    they are tested at whatever counts they have (e.g. ``("all-to-all", "untrained")`` or
+    ``("directed ring", "all-to-all")``: naming them says they are worth comparing). Each row
+    holds, per accuracy column, :func:`paired_tests` (``<column>.diff``, ``.ci_low``,
     ``.ci_high``, ``.p_t``, ``.p_wilcoxon``, ``.seeds_needed``, ``.power``, …) and
     ``<column>.p_holm``, the Holm-adjusted t-test p-value over every comparison returned
     (both accuracy columns of every row: one family).
@@ -444,11 +448,12 @@ def matched_comparisons(analysis: Analysis, compare: Sequence[tuple[str, str]] |
     Parameters
     ----------
     compare : list of (series or label, series or label), optional
-        Only these pairs (default: every pair of series).
+        Only these pairs (default: every pair of CLoSeR series at matched edge counts).
     tolerance : float
         Edge counts match when ``|E_a - E_b| <= tolerance * max(E_a, E_b)``.
     """
-    frame = analysis.frame[analysis.frame["baseline"] == "closer"]
+    frame = (analysis.frame if compare
+             else analysis.frame[analysis.frame["baseline"] == "closer"])
     keys = ["series", *analysis.conditions]
     groups = {}
     for key, group in frame.groupby(keys, sort=True, dropna=False):
@@ -457,20 +462,27 @@ def matched_comparisons(analysis: Analysis, compare: Sequence[tuple[str, str]] |
             per_seed = sub.groupby("seed")[list(ACCURACIES)].mean()
             groups[(key[0], key[1:], int(edges))] = (per_seed, sub["label"].iloc[0])
     wanted = [tuple(pair) for pair in compare] if compare else None
-    out = []
+    candidates = []  # (a, b, index of the named pair or None, edges matched)
     for (a, b) in itertools.combinations(sorted(groups), 2):
         (series_a, cond_a, edges_a), (series_b, cond_b, edges_b) = a, b
         if series_a == series_b or cond_a != cond_b:
             continue
-        if abs(edges_a - edges_b) > tolerance * max(edges_a, edges_b):
+        matched = abs(edges_a - edges_b) <= tolerance * max(edges_a, edges_b)
+        names_a, names_b = {series_a, groups[a][1]}, {series_b, groups[b][1]}
+        named = None if wanted is None else next(
+            (k for k, (x, y) in enumerate(wanted)
+             if (x in names_a and y in names_b) or (x in names_b and y in names_a)), None)
+        if wanted is not None and named is None:
             continue
+        candidates.append((a, b, named, matched))
+    has_match = {named for _, _, named, matched in candidates if matched}
+    out = []
+    for a, b, named, matched in candidates:
+        if not matched and (wanted is None or named in has_match):
+            continue
+        (series_a, cond_a, edges_a), (series_b, _, edges_b) = a, b
         seeds_a, label_a = groups[a]
         seeds_b, label_b = groups[b]
-        names_a, names_b = {series_a, label_a}, {series_b, label_b}
-        if wanted is not None and not any(
-                (x in names_a and y in names_b) or (x in names_b and y in names_a)
-                for x, y in wanted):
-            continue
         common = seeds_a.index.intersection(seeds_b.index)
         if len(common) < 2:
             continue

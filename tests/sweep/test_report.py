@@ -156,3 +156,22 @@ def test_few_series_get_distinct_hues_however_many_rows():
     assert [colours(name) for name in ("CLoSeR", "supervised", "untrained")] == [
         tab10(0), tab10(1), tab10(2)]
     assert colours("unknown") == "black"
+
+
+def test_named_pairs_are_tested_at_any_edge_count_baselines_included(tmp_path):
+    table = synthetic()
+    table.to_csv(tmp_path / "results.csv", index=False)
+    done = write_report(tmp_path, compare=[("all-to-all", "untrained"), ("ring", "all-to-all")])
+    pairs = {(t["a"], t["b"]): t for t in done["tests"]}
+    assert set(pairs) == {("all-to-all", "untrained"), ("all-to-all", "ring")}
+    trained = pairs[("all-to-all", "untrained")]
+    assert (trained["edges_a"], trained["edges_b"]) == (90, 90)
+    assert pairs[("all-to-all", "ring")]["edges_b"] == 20  # 90 vs 20 edges: named, so tested
+    ok = table[table["status"] == "ok"]
+    a2a = ok[ok["label"] == "all-to-all"].set_index("seed")["ensemble_accuracy"]
+    untrained = ok[ok["label"] == "untrained"].set_index("seed")["ensemble_accuracy"]
+    seeds = a2a.index.intersection(untrained.index)
+    assert trained["ensemble_accuracy.diff"] == pytest.approx(
+        (a2a.loc[seeds] - untrained.loc[seeds]).mean())
+    # without names, baselines and unmatched edge counts stay out
+    assert all("untrained" not in (t["a"], t["b"]) for t in write_report(tmp_path)["tests"])
