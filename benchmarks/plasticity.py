@@ -56,7 +56,7 @@ from graphens.io import atomic_write_bytes, atomic_write_text
 from graphens.stats import achieved_power, holm, paired_difference, seeds_for_power
 from graphens.sweep.report import mean_ci
 from graphens.sweep.spec import load_spec
-from graphens.sweep.table import read_table, trial_dir
+from graphens.sweep.table import read_json, read_table, trial_dir
 
 HERE = Path(__file__).resolve().parent
 ACCURACIES = ("single_accuracy", "ensemble_accuracy")
@@ -342,10 +342,14 @@ def main(argv: list[str] | None = None) -> int:
         load_spec(spec)  # every bad value fails here, before any data
         # Seed by seed (every arm of seed 1, then of seed 2, ...), so that a study cut short
         # still has paired arms; each pass reuses the finished trials of the one before.
+        # A rerun's first passes list fewer seeds than the folder records: the same study
+        # (same name), so it may reuse the folder.
+        recorded = read_json(out / "spec.json") or {}
+        same = recorded.get("name") == spec["name"]
         for count in range(1, len(args.seeds) + 1):
             partial = {**spec, "axes": {"seed": list(args.seeds[:count])}}
             graphens.sweep(partial, out, workers=args.workers, progress=False,
-                           force=args.force or count > 1)
+                           force=args.force or same or count > 1)
     tables = Path(args.tables) if not args.smoke else out / "tables"
     figures = (Path(args.figures or HERE / "figures" / stem) if not args.smoke
                else out / "figures")
