@@ -1,6 +1,5 @@
 """benchmarks/paper.py: the specs per budget, a smoke run that resumes, the report's numbers."""
 
-import importlib.util
 import math
 import statistics
 from pathlib import Path
@@ -12,15 +11,10 @@ from graphens.errors import GraphensError
 from graphens.sweep.spec import load_spec
 from graphens.sweep.table import read_table
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "paper.py"
-
 
 @pytest.fixture(scope="module")
-def paper():
-    spec = importlib.util.spec_from_file_location("paper_figures", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def paper(load_benchmark):
+    return load_benchmark("paper")
 
 
 def _entries(spec):

@@ -1,23 +1,16 @@
 """The specs and paired tests of benchmarks/plasticity.py (both starts), on hand-made tables."""
 
 import argparse
-import importlib.util
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from graphens.sweep.spec import load_spec
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "plasticity.py"
-
 
 @pytest.fixture(scope="module")
-def study():
-    spec = importlib.util.spec_from_file_location("plasticity_study", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def study(load_benchmark):
+    return load_benchmark("plasticity")
 
 
 def _args(start, **kw):

@@ -1,21 +1,14 @@
 """The analysis of benchmarks/sparse_vs_dense.py on a synthetic results table."""
 
-import importlib.util
 import math
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "sparse_vs_dense.py"
-
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("sparse_vs_dense_bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_benchmark):
+    return load_benchmark("sparse_vs_dense")
 
 
 def _row(label, seed, single, ensemble, k=math.nan, edges=20):
