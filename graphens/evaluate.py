@@ -516,7 +516,7 @@ def decode_many(
             bar.step()
             knn_ens = knn_accuracy(ens_trains[k], y_train, ens_tests[k], y_test, k=knn_k)
             bar.step()
-            result = _decoded(nodes[k], ensembles[k], knn_nodes, knn_ens, knn_k, Cs, max_iter)
+            result = _decoded(nodes[k], ensembles[k], knn_nodes, knn_ens, knn_k)
             if edge_index is not None:
                 bar.stage("agreement")
                 agree = agreement_scores(test_zs[k], edge_index, batch_size=batch_size)
@@ -531,7 +531,9 @@ def decode_many(
                 result["alignment"] = {"mean": float(align.mean()) if align.numel() else None,
                                        "per_edge": align.tolist()}
                 result["agreement_chance"] = 1.0 / (batch_size if m >= batch_size else m)
-            result["warnings"] = result.pop("warnings")  # last, as decode always had it
+            result["warnings"] = (
+                _probe_warnings(nodes[k], Cs, max_iter, ensemble=False)
+                + _probe_warnings(ensembles[k], Cs, max_iter, ensemble=True))
             results.append(result)
     finally:
         bar.close()
@@ -570,7 +572,7 @@ def _slice_probe(result: ProbeResult, start: int, stop: int) -> ProbeResult:
 
 
 def _decoded(nodes: ProbeResult, ensemble: ProbeResult, knn_nodes: Tensor, knn_ens: Tensor,
-             knn_k: int, Cs: Sequence[float | None], max_iter: int) -> dict:
+             knn_k: int) -> dict:
     """The probe and kNN part of :func:`decode`'s dictionary for one ensemble."""
     per_node = nodes.test_accuracy.tolist()
     return {
@@ -588,6 +590,4 @@ def _decoded(nodes: ProbeResult, ensemble: ProbeResult, knn_nodes: Tensor, knn_e
             "single": float(knn_nodes.mean()),
             "ensemble": float(knn_ens[0]),
         },
-        "warnings": (_probe_warnings(nodes, Cs, max_iter, ensemble=False)
-                     + _probe_warnings(ensemble, Cs, max_iter, ensemble=True)),
     }

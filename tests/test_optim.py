@@ -25,6 +25,21 @@ def _run(make_optimizer, steps: int = 5) -> list[torch.Tensor]:
     return [p.detach().clone() for p in params]
 
 
+def _assert_twin_continues(params, optimizer, state, steps=1):
+    """A twin loaded from ``state`` takes the same ``steps`` as ``optimizer``, bit for bit."""
+    twin = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    twin_optimizer = SlicedNAdam(twin, lr=1e-2)
+    twin_optimizer.load_state_dict(state)
+    for _ in range(steps):
+        for group in (params, twin):
+            for p in group:
+                p.grad = torch.full_like(p, 0.5)
+        optimizer.step()
+        twin_optimizer.step()
+    for a, b in zip(params, twin, strict=True):
+        assert torch.equal(a, b)
+
+
 def test_sliced_nadam_is_bit_identical_to_nadam():
     ours = _run(lambda ps: SlicedNAdam(ps, lr=1e-2, eps=1e-7))
     stock = _run(lambda ps: torch.optim.NAdam(ps, lr=1e-2, eps=1e-7, foreach=False))
@@ -41,16 +56,7 @@ def test_sliced_nadam_state_dict_round_trip_continues_identically():
         p.grad = torch.ones_like(p)
     optimizer.step()
     state = copy.deepcopy(optimizer.state_dict())  # state_dict shares live tensors
-    twin = [torch.nn.Parameter(p.detach().clone()) for p in params]
-    twin_optimizer = SlicedNAdam(twin, lr=1e-2)
-    twin_optimizer.load_state_dict(state)
-    for group in (params, twin):
-        for p in group:
-            p.grad = torch.full_like(p, 0.5)
-    optimizer.step()
-    twin_optimizer.step()
-    for a, b in zip(params, twin, strict=True):
-        assert torch.equal(a, b)
+    _assert_twin_continues(params, optimizer, state)
 
 
 def test_sliced_nadam_skips_parameters_without_gradient():
@@ -109,16 +115,6 @@ def test_checkpoint_state_moves_between_chunkings_and_continues_identically(monk
     optimizer.step()
     state = copy.deepcopy(optimizer.state_dict())
     monkeypatch.setattr(graphens.optim, "CHUNK_BYTES", 400)
-    twin = [torch.nn.Parameter(p.detach().clone()) for p in params]
-    twin_optimizer = SlicedNAdam(twin, lr=1e-2)
-    twin_optimizer.load_state_dict(state)
-    for _ in range(2):
-        for group in (params, twin):
-            for p in group:
-                p.grad = torch.full_like(p, 0.5)
-        optimizer.step()
-        twin_optimizer.step()
-    for a, b in zip(params, twin, strict=True):
-        assert torch.equal(a, b)
+    _assert_twin_continues(params, optimizer, state, steps=2)
     with pytest.raises(ValueError, match="node slices"):
         SlicedNAdam(_params(0)[:2]).load_state_dict(state)
