@@ -20,8 +20,9 @@ Each rule is compared with static G_N^20 and with all-to-all on single-node and 
 accuracy: mean paired difference over seeds with its bootstrap 95 % CI, paired t-test p
 raw and Holm-adjusted over the whole family, the power reached and the seeds needed for 80 %
 power (:mod:`graphens.stats`). Written to ``--tables`` (``plasticity.md``,
-``plasticity.csv`` per arm, ``plasticity_tests.csv``) and ``--figures`` (accuracy per arm,
-and one seed's rewired graph over time).
+``plasticity.csv`` per arm, ``plasticity_tests.csv``, ``plasticity_gap.csv``: how much of the
+gap from the static start to all-to-all each rule closes) and ``--figures`` (accuracy per arm,
+the graph metrics over training averaged over seeds, and one seed's rewired graph over time).
 
 ``--start celegans`` repeats the rewire rule from the C. elegans connectome's 20 most connected
 neurons (``connectome:celegans-white1986``, ``map=degree:20``: N 20, 107 edges weighted by
@@ -171,6 +172,93 @@ def paired_tests(ok: Any, static: str = STATIC,
     return tests
 
 
+def gap_closed(ok: Any, static: str = STATIC, rules: tuple[str, ...] = RULES,
+               draws: int = 4000, seed: int = 0) -> list[dict[str, Any]]:
+    """How much of the static start's gap to all-to-all each rule closes, per accuracy.
+
+    ``closed = mean_s(rule_s − static_s) / mean_s(dense_s − static_s)`` over the seeds ``s``
+    where all three arms finished: 0 is no better than the static start, 1 is all-to-all's
+    accuracy at the start's edge budget. Its 95 % interval resamples seeds with replacement
+    (the three arms of a seed stay together); draws whose gap is not positive are dropped, so
+    with a gap near zero the interval is wide and the ratio means little (``gap`` says so).
+    """
+    import numpy as np
+
+    by_label = {label: group.set_index("seed") for label, group in ok.groupby("label")}
+    rows = []
+    rng = np.random.default_rng(seed)
+    for rule in rules:
+        if not {rule, static, DENSE} <= set(by_label):
+            continue
+        seeds = sorted(set(by_label[rule].index) & set(by_label[static].index)
+                       & set(by_label[DENSE].index))
+        if len(seeds) < 2:
+            continue
+        for column in ACCURACIES:
+            arm, start, dense = (by_label[label].loc[seeds, column].to_numpy(float)
+                                 for label in (rule, static, DENSE))
+            gain, gap = arm - start, dense - start
+            picks = rng.integers(0, len(seeds), size=(draws, len(seeds)))
+            gaps = gap[picks].mean(axis=1)
+            ratios = gain[picks].mean(axis=1)[gaps > 0] / gaps[gaps > 0]
+            low, high = (np.quantile(ratios, [0.025, 0.975]) if ratios.size
+                         else (math.nan, math.nan))
+            rows.append({"rule": rule, "measure": column, "n": len(seeds),
+                         "gap": float(gap.mean()), "gain": float(gain.mean()),
+                         "closed": float(gain.mean() / gap.mean()) if gap.mean() > 0
+                         else math.nan, "closed_low": float(low), "closed_high": float(high)})
+    return rows
+
+
+def trajectories(ok: Any, out: Path, rules: tuple[str, ...] = RULES,
+                 metrics: tuple[str, ...] = ("distance_correlation", "reciprocity",
+                                             "clustering_directed")
+                 ) -> dict[str, dict[str, dict[int, list[float]]]]:
+    """``{rule: {metric: {epoch: [value per seed]}}}`` from each plastic trial's graph record
+    (``results.json["plasticity"]["metrics"]``: the graph metrics at every change)."""
+    found: dict[str, dict[str, dict[int, list[float]]]] = {}
+    for rule in rules:
+        for trial_id in ok.loc[ok["label"] == rule, "id"]:
+            record = (read_json(trial_dir(out, trial_id) / "results.json") or {})
+            for entry in (record.get("plasticity") or {}).get("metrics", []):
+                for metric in metrics:
+                    value = entry.get(metric)
+                    if value is not None and not math.isnan(value):
+                        (found.setdefault(rule, {}).setdefault(metric, {})
+                         .setdefault(int(entry["epoch"]), []).append(float(value)))
+    return found
+
+
+def trajectory_figure(found: dict[str, dict[str, dict[int, list[float]]]],
+                      path: Path) -> Path | None:
+    """The final graphs' metrics over training: the mean over seeds per rule, ± 95 % CI."""
+    import io
+
+    from matplotlib.figure import Figure
+
+    metrics = sorted({m for per_rule in found.values() for m in per_rule})
+    if not metrics:
+        return None
+    fig = Figure(figsize=(3.3 * len(metrics), 3.0), layout="constrained")
+    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    for ax, metric in zip(axes, metrics, strict=True):
+        for index, (rule, per_rule) in enumerate(found.items()):
+            if metric not in per_rule:
+                continue
+            epochs = sorted(per_rule[metric])
+            stats = [mean_ci(per_rule[metric][e]) for e in epochs]
+            means = [m for m, _, _ in stats]
+            halves = [0.0 if math.isnan(h) else h for _, h, _ in stats]
+            ax.errorbar(epochs, means, yerr=halves, capsize=2, marker="o", markersize=3,
+                        color=f"C{index}", label=rule)
+        ax.set_xlabel("epoch")
+        ax.set_title(NAMES.get(f"graph.{metric}", metric.replace("_", " ")), fontsize=9)
+    axes[0].legend(fontsize=8)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
 def _needed(value: Any) -> str:
     if value is None:
         return "– (no effect)"
@@ -178,7 +266,8 @@ def _needed(value: Any) -> str:
 
 
 def markdown(spec: dict[str, Any], arms: list[dict[str, Any]], tests: list[dict[str, Any]],
-             ok: Any, table: Any, static: str = STATIC) -> str:
+             ok: Any, table: Any, static: str = STATIC,
+             gaps: list[dict[str, Any]] = ()) -> str:
     fixed = spec["fixed"]
     seconds = ok["total_seconds"].sum()
     lines = [
@@ -222,6 +311,19 @@ def markdown(spec: dict[str, Any], arms: list[dict[str, Any]], tests: list[dict[
             f"{t['p_holm']:.3g} | {t['power']:.2f} | {_needed(t['seeds_needed'])} |")
     significant = [t for t in tests if t["p_holm"] < 0.05]
     lines += ["", verdict(tests, significant, arms, static), ""]
+    if gaps:
+        lines += [f"## How much of the gap from {static} to all-to-all each rule closes", "",
+                  "closed = mean(rule − static) / mean(all-to-all − static) over the seeds "
+                  "(0: no better than the static start; 1: all-to-all's accuracy at the "
+                  "start's edge budget); 95 % interval from resampling seeds.", "",
+                  "| rule | measure | n | gap (all-to-all − static) | rule − static | closed "
+                  "[95 % CI] |", "|---|---|---|---|---|---|"]
+        for g in gaps:
+            closed = ("– (no gap)" if math.isnan(g["closed"]) else
+                      f"{g['closed']:+.0%} [{g['closed_low']:+.0%}, {g['closed_high']:+.0%}]")
+            lines.append(f"| {g['rule']} | {NAMES[g['measure']]} | {g['n']} | "
+                         f"{g['gap']:+.4f} | {g['gain']:+.4f} | {closed} |")
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -291,11 +393,17 @@ def summarise(spec: dict[str, Any], out: Path, tables: Path, figures: Path,
     tables.mkdir(parents=True, exist_ok=True)
     atomic_write_text(tables / f"{stem}.csv", pd.DataFrame(arms).to_csv(index=False))
     atomic_write_text(tables / f"{stem}_tests.csv", pd.DataFrame(tests).to_csv(index=False))
-    text = markdown(spec, arms, tests, ok, table, static)
+    gaps = gap_closed(ok, static, rules)
+    atomic_write_text(tables / f"{stem}_gap.csv", pd.DataFrame(gaps).to_csv(index=False))
+    text = markdown(spec, arms, tests, ok, table, static, gaps)
     figures.mkdir(parents=True, exist_ok=True)
     bar_figure(arms, figures / "accuracy_by_arm.png")
     link = f"../figures/{figures.name}"
     text += f"\n![accuracy by arm]({link}/accuracy_by_arm.png)\n"
+    # learn keeps its edge set and these metrics ignore weights: its lines would be flat
+    moving = tuple(rule for rule in rules if rule != "learn")
+    if trajectory_figure(trajectories(ok, out, moving), figures / "graph_over_training.png"):
+        text += f"![the graphs' metrics over training]({link}/graph_over_training.png)\n"
     rewired = ok[ok["label"] == "rewire"].sort_values("seed")
     if not rewired.empty:
         from graphens.plasticity_plot import write_plasticity_report

@@ -1,6 +1,8 @@
 """The specs and paired tests of benchmarks/plasticity.py (both starts), on hand-made tables."""
 
 import argparse
+import json
+import math
 
 import pandas as pd
 import pytest
@@ -55,3 +57,53 @@ def test_paired_tests_pair_the_rule_with_the_starts_static_arm_by_seed(study):
     ensemble = [t for t in tests if t["measure"] == "ensemble_accuracy"][0]
     assert ensemble["diff"] == pytest.approx(0.02)
     assert {t["measure"] for t in tests} >= {"graph.distance_correlation"}
+
+
+def _three_arms(rule_gain_by_seed, gap=0.02):
+    rows = []
+    for seed, gain in rule_gain_by_seed.items():
+        base = 0.6 + 0.01 * seed  # seed effects cancel in the pairs
+        rows += [{"label": "static G_N^20", "seed": seed, "single_accuracy": base,
+                  "ensemble_accuracy": base},
+                 {"label": "all-to-all", "seed": seed, "single_accuracy": base + gap,
+                  "ensemble_accuracy": base},
+                 {"label": "rewire", "seed": seed, "single_accuracy": base + gain,
+                  "ensemble_accuracy": base + gain}]
+    return pd.DataFrame(rows)
+
+
+def test_gap_closed_is_the_rules_gain_over_the_starts_gap_to_all_to_all(study):
+    gaps = study.gap_closed(_three_arms({1: 0.01, 2: 0.01, 3: 0.01}), rules=("rewire",))
+    single = [g for g in gaps if g["measure"] == "single_accuracy"][0]
+    assert single["n"] == 3 and single["closed"] == pytest.approx(0.5)
+    assert (single["closed_low"], single["closed_high"]) == pytest.approx((0.5, 0.5))
+    # no gap on the ensemble (all-to-all = static): the ratio is undefined, not infinite
+    ensemble = [g for g in gaps if g["measure"] == "ensemble_accuracy"][0]
+    assert ensemble["gap"] == pytest.approx(0.0) and math.isnan(ensemble["closed"])
+
+
+def test_gap_closed_interval_widens_with_seed_noise(study):
+    gaps = study.gap_closed(_three_arms({1: 0.0, 2: 0.01, 3: 0.02, 4: 0.01}), rules=("rewire",))
+    single = [g for g in gaps if g["measure"] == "single_accuracy"][0]
+    assert single["closed"] == pytest.approx(0.5)
+    assert single["closed_low"] < 0.5 < single["closed_high"]
+
+
+def test_trajectories_collect_each_seeds_graph_metrics_by_epoch(study, tmp_path):
+    from graphens.io import atomic_write_text
+    from graphens.sweep.table import trial_dir
+
+    rows = []
+    for seed, trial_id in ((1, "aaaaaaaaaaaa"), (2, "bbbbbbbbbbbb")):
+        metrics = [{"step": 0, "epoch": 0, "reciprocity": 0.2, "distance_correlation": 0.0},
+                   {"step": 32, "epoch": 2, "reciprocity": 0.2 + 0.1 * seed,
+                    "distance_correlation": float("nan")}]
+        atomic_write_text(trial_dir(tmp_path, trial_id) / "results.json",
+                          json.dumps({"plasticity": {"metrics": metrics}}))
+        rows.append({"label": "rewire", "seed": seed, "id": trial_id})
+    found = study.trajectories(pd.DataFrame(rows), tmp_path, ("rewire",),
+                               ("reciprocity", "distance_correlation"))
+    assert found["rewire"]["reciprocity"] == {0: [0.2, 0.2], 2: [pytest.approx(0.3),
+                                                                 pytest.approx(0.4)]}
+    assert found["rewire"]["distance_correlation"] == {0: [0.0, 0.0]}  # NaN skipped
+    assert study.trajectory_figure(found, tmp_path / "fig.png").stat().st_size > 0
