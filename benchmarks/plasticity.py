@@ -71,6 +71,8 @@ STARTS: dict[str, dict[str, Any]] = {
             "topology": {"name": "gnk", "params": {"k": 20}}, "edges": 20},
     "celegans": {"static": "static C. elegans", "rules": ("rewire",), "nodes": 20,
                  "stem": "plasticity_celegans", "edges": 107,
+                 # does the connectome's wiring beat a random graph of its edge budget?
+                 "controls": (("static C. elegans", "G_N^107"),),
                  "topology": {"name": "connectome:celegans-white1986",
                               "params": {"map": "degree:20"}}},
 }
@@ -143,30 +145,32 @@ def arm_table(ok: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def paired_tests(ok: Any, static: str = STATIC,
-                 rules: tuple[str, ...] = RULES) -> list[dict[str, Any]]:
+def paired_tests(ok: Any, static: str = STATIC, rules: tuple[str, ...] = RULES,
+                 controls: tuple[tuple[str, str], ...] = ()) -> list[dict[str, Any]]:
+    """Each rule against the static start and all-to-all, plus the ``controls`` pairs
+    ``(arm, reference)``, by seed; Holm over the whole family."""
     by_label = {label: group.set_index("seed") for label, group in ok.groupby("label")}
+    pairs = [(rule, reference) for rule in rules for reference in (static, DENSE)]
     tests = []
-    for rule in rules:
-        for reference in (static, DENSE):
-            if rule not in by_label or reference not in by_label:
-                continue
-            a, b = by_label[rule], by_label[reference]
-            seeds = sorted(set(a.index) & set(b.index))
-            if len(seeds) < 2:
-                continue
-            measures = [*ACCURACIES, "agreement.mean"]
-            if reference == static and rule != "learn":  # learn keeps the edge set
-                measures.append("graph.distance_correlation")
-            for column in measures:
-                diff = paired_difference(a.loc[seeds, column].tolist(),
-                                         b.loc[seeds, column].tolist())
-                needed = seeds_for_power(diff.mean, diff.sd)
-                tests.append({"rule": rule, "reference": reference, "measure": column,
-                              "n": diff.n, "diff": diff.mean, "sd": diff.sd,
-                              "ci_low": diff.ci_low, "ci_high": diff.ci_high, "p": diff.p,
-                              "power": achieved_power(diff.mean, diff.sd, diff.n),
-                              "seeds_needed": needed})
+    for rule, reference in [*pairs, *controls]:
+        if rule not in by_label or reference not in by_label:
+            continue
+        a, b = by_label[rule], by_label[reference]
+        seeds = sorted(set(a.index) & set(b.index))
+        if len(seeds) < 2:
+            continue
+        measures = [*ACCURACIES, "agreement.mean"]
+        if reference == static and rule in RULES and rule != "learn":  # learn keeps edges
+            measures.append("graph.distance_correlation")
+        for column in measures:
+            diff = paired_difference(a.loc[seeds, column].tolist(),
+                                     b.loc[seeds, column].tolist())
+            needed = seeds_for_power(diff.mean, diff.sd)
+            tests.append({"rule": rule, "reference": reference, "measure": column,
+                          "n": diff.n, "diff": diff.mean, "sd": diff.sd,
+                          "ci_low": diff.ci_low, "ci_high": diff.ci_high, "p": diff.p,
+                          "power": achieved_power(diff.mean, diff.sd, diff.n),
+                          "seeds_needed": needed})
     for test, adjusted in zip(tests, holm([t["p"] for t in tests]), strict=True):
         test["p_holm"] = adjusted
     return tests
@@ -301,8 +305,8 @@ def markdown(spec: dict[str, Any], arms: list[dict[str, Any]], tests: list[dict[
               "as by training. Graph metrics are those of the final graph (for the static "
               "arms, the initial one); corr(edge, RF distance) < 0 means edges join nearby "
               "receptive fields.",
-              "", "## Paired differences (rule − reference, by seed)", "",
-              "| rule | reference | measure | n | mean diff [95 % CI] | p | p (Holm) | power "
+              "", "## Paired differences (arm − reference, by seed)", "",
+              "| arm | reference | measure | n | mean diff [95 % CI] | p | p (Holm) | power "
               "| seeds for 80 % |", "|---|---|---|---|---|---|---|---|---|"]
     for t in tests:
         lines.append(
@@ -387,7 +391,7 @@ def summarise(spec: dict[str, Any], out: Path, tables: Path, figures: Path,
     if ok.empty:
         return "no finished trial yet"
     arms = arm_table(ok)
-    tests = paired_tests(ok, static, rules)
+    tests = paired_tests(ok, static, rules, STARTS[start].get("controls", ()))
     import pandas as pd
 
     tables.mkdir(parents=True, exist_ok=True)

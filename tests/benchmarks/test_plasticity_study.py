@@ -107,3 +107,21 @@ def test_trajectories_collect_each_seeds_graph_metrics_by_epoch(study, tmp_path)
                                                                  pytest.approx(0.4)]}
     assert found["rewire"]["distance_correlation"] == {0: [0.0, 0.0]}  # NaN skipped
     assert study.trajectory_figure(found, tmp_path / "fig.png").stat().st_size > 0
+
+
+def test_celegans_study_also_tests_the_connectome_against_a_random_graph_of_its_budget(study):
+    rows = [{"label": label, "seed": seed, "single_accuracy": value + 0.01 * seed,
+             "ensemble_accuracy": 0.8 + 0.003 * seed * value, "agreement.mean": value / seed,
+             "graph.distance_correlation": 0.0}
+            for seed in (1, 2, 3)
+            for label, value in (("static C. elegans", 0.62), ("G_N^107", 0.60),
+                                 ("rewire", 0.61))]
+    controls = study.STARTS["celegans"]["controls"]
+    tests = study.paired_tests(pd.DataFrame(rows), "static C. elegans", ("rewire",), controls)
+    control = [t for t in tests if t["reference"] == "G_N^107"]
+    assert {t["measure"] for t in control} == {"single_accuracy", "ensemble_accuracy",
+                                              "agreement.mean"}
+    single = [t for t in control if t["measure"] == "single_accuracy"][0]
+    assert single["rule"] == "static C. elegans" and single["diff"] == pytest.approx(0.02)
+    ensemble = [t for t in control if t["measure"] == "ensemble_accuracy"][0]
+    assert ensemble["p_holm"] > ensemble["p"]  # adjusted in one family with the rule's tests
