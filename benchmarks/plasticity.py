@@ -233,6 +233,41 @@ def trajectories(ok: Any, out: Path, rules: tuple[str, ...] = RULES,
     return found
 
 
+def weight_spread(ok: Any, out: Path, rule: str = "learn") -> dict[str, float] | None:
+    """How far a weight-learning rule's final weights are from uniform, over its seeds.
+
+    Per student with two or more teachers, the normalised entropy of its teachers' shares
+    :math:`H(p) / \\log k` with :math:`p_j = w_{ij} / \\sum_j w_{ij}` (1: every teacher heard
+    equally, as at the start; 0: one teacher only), averaged over students and then seeds; and
+    the smallest and largest final weight seen. ``None`` without a finished trial of ``rule``.
+    """
+    import numpy as np
+
+    entropies, low, high = [], math.inf, -math.inf
+    for trial_id in ok.loc[ok["label"] == rule, "id"]:
+        record = read_json(trial_dir(out, trial_id) / "results.json") or {}
+        history = (record.get("plasticity") or {}).get("history") or []
+        if not history:
+            continue
+        students = np.asarray(history[-1]["edge_index"][1])
+        weights = np.asarray(history[-1]["edge_weight"], dtype=float)
+        low, high = min(low, weights.min()), max(high, weights.max())
+        per_student = []
+        for student in np.unique(students):
+            share = weights[students == student]
+            if share.size >= 2 and share.sum() > 0:
+                share = share / share.sum()
+                share = share[share > 0]
+                per_student.append(float(-(share * np.log(share)).sum() / math.log(
+                    (students == student).sum())))
+        if per_student:
+            entropies.append(float(np.mean(per_student)))
+    if not entropies:
+        return None
+    return {"entropy": float(np.mean(entropies)), "seeds": len(entropies),
+            "min_weight": float(low), "max_weight": float(high)}
+
+
 def trajectory_figure(found: dict[str, dict[str, dict[int, list[float]]]],
                       path: Path) -> Path | None:
     """The final graphs' metrics over training: the mean over seeds per rule, ± 95 % CI."""
@@ -271,7 +306,7 @@ def _needed(value: Any) -> str:
 
 def markdown(spec: dict[str, Any], arms: list[dict[str, Any]], tests: list[dict[str, Any]],
              ok: Any, table: Any, static: str = STATIC,
-             gaps: list[dict[str, Any]] = ()) -> str:
+             gaps: list[dict[str, Any]] = (), spread: dict[str, float] | None = None) -> str:
     fixed = spec["fixed"]
     seconds = ok["total_seconds"].sum()
     lines = [
@@ -315,6 +350,11 @@ def markdown(spec: dict[str, Any], arms: list[dict[str, Any]], tests: list[dict[
             f"{t['p_holm']:.3g} | {t['power']:.2f} | {_needed(t['seeds_needed'])} |")
     significant = [t for t in tests if t["p_holm"] < 0.05]
     lines += ["", verdict(tests, significant, arms, static), ""]
+    if spread:
+        lines += [f"learn's final teacher weights ({spread['seeds']} seeds): normalised entropy "
+                  f"of each student's teacher shares {spread['entropy']:.3f} on average (1: "
+                  "uniform, as at the start; 0: one teacher), weights from "
+                  f"{spread['min_weight']:.2f} to {spread['max_weight']:.2f}.", ""]
     if gaps:
         lines += [f"## How much of the gap from {static} to all-to-all each rule closes", "",
                   "closed = mean(rule − static) / mean(all-to-all − static) over the seeds "
@@ -399,7 +439,8 @@ def summarise(spec: dict[str, Any], out: Path, tables: Path, figures: Path,
     atomic_write_text(tables / f"{stem}_tests.csv", pd.DataFrame(tests).to_csv(index=False))
     gaps = gap_closed(ok, static, rules)
     atomic_write_text(tables / f"{stem}_gap.csv", pd.DataFrame(gaps).to_csv(index=False))
-    text = markdown(spec, arms, tests, ok, table, static, gaps)
+    text = markdown(spec, arms, tests, ok, table, static, gaps,
+                    weight_spread(ok, out) if "learn" in rules else None)
     figures.mkdir(parents=True, exist_ok=True)
     bar_figure(arms, figures / "accuracy_by_arm.png")
     link = f"../figures/{figures.name}"

@@ -125,3 +125,23 @@ def test_celegans_study_also_tests_the_connectome_against_a_random_graph_of_its_
     assert single["rule"] == "static C. elegans" and single["diff"] == pytest.approx(0.02)
     ensemble = [t for t in control if t["measure"] == "ensemble_accuracy"][0]
     assert ensemble["p_holm"] > ensemble["p"]  # adjusted in one family with the rule's tests
+
+
+def test_weight_spread_is_one_for_uniform_teachers_and_falls_as_one_dominates(study, tmp_path):
+    from graphens.io import atomic_write_text
+    from graphens.sweep.table import trial_dir
+
+    edge_index = [[1, 2, 0, 2], [0, 0, 1, 1]]  # students 0 and 1, two teachers each
+    for trial_id, weights in (("aaaaaaaaaaaa", [1.0, 1.0, 1.0, 1.0]),
+                              ("bbbbbbbbbbbb", [1.5, 0.5, 1.0, 1.0])):
+        history = [{"step": 0, "edge_index": edge_index, "edge_weight": weights}]
+        atomic_write_text(trial_dir(tmp_path, trial_id) / "results.json",
+                          json.dumps({"plasticity": {"history": history}}))
+    ok = pd.DataFrame([{"label": "learn", "id": "aaaaaaaaaaaa"}])
+    assert study.weight_spread(ok, tmp_path)["entropy"] == pytest.approx(1.0)
+    ok = pd.DataFrame([{"label": "learn", "id": "bbbbbbbbbbbb"}])
+    spread = study.weight_spread(ok, tmp_path)
+    skewed = -(0.75 * math.log(0.75) + 0.25 * math.log(0.25)) / math.log(2)
+    assert spread["entropy"] == pytest.approx((skewed + 1.0) / 2)
+    assert (spread["min_weight"], spread["max_weight"]) == (0.5, 1.5)
+    assert study.weight_spread(ok.assign(label="rewire"), tmp_path) is None
