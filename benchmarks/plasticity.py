@@ -255,11 +255,10 @@ def weight_spread(ok: Any, out: Path, rule: str = "learn") -> dict[str, float] |
         per_student = []
         for student in np.unique(students):
             share = weights[students == student]
-            if share.size >= 2 and share.sum() > 0:
-                share = share / share.sum()
-                share = share[share > 0]
-                per_student.append(float(-(share * np.log(share)).sum() / math.log(
-                    (students == student).sum())))
+            teachers = share.size
+            if teachers >= 2 and share.sum() > 0:
+                share = share[share > 0] / share.sum()
+                per_student.append(float(-(share * np.log(share)).sum() / math.log(teachers)))
         if per_student:
             entropies.append(float(np.mean(per_student)))
     if not entropies:
