@@ -13,22 +13,22 @@ arms, and resumable by rerunning the same command:
   pairs, weight 1), the directed ring (2 laterals, 20 edges) and the bidirectional ring
   (1 lateral, 20 edges), against all-to-all (no stop-gradient) and the untrained ensemble;
 * ``vit`` (fig. 6): the ViT-lite encoder on contiguous and random patch fields (4×4 patches),
-  CLoSeR against untrained, against d.
+  CLoSeR and untrained against d, supervised at the smallest d.
 
 Budgets (``--budget``):
 
 * ``smoke`` — digits only (scikit-learn's 8×8 images, offline): 1 seed, 1 epoch, a tiny MLP
   (hidden 32, D 16; ViT-lite D 16 on 2×2 patches, since 8×8 images hold only four 4×4 ones),
-  τ 0.05, two values per axis; 26 trials (21 distinct), seconds each. It checks the pipeline,
+  τ 0.05, two values per axis; 28 trials (23 distinct), seconds each. It checks the pipeline,
   not the paper.
 * ``quick`` — Fashion-MNIST (or CIFAR-10) on a few hours of 2 CPU cores: seeds 1–3, 5 epochs on a
   seeded random 10 000 training images (the same for every trial), all 10 000 test images, bf16,
-  τ 0.1; 105 trials (87 distinct).
+  τ 0.1; 111 trials (93 distinct).
   **τ 0.1 replaces the paper's 10** because at CPU budgets τ 10 trains nothing: measured on
   Fashion-MNIST, 5 epochs on 10k images, all-to-all, seed 1, single node: untrained 0.635,
   τ 10 0.630, τ 1 0.643, τ 0.1 0.651.
 * ``full`` — the paper's protocol, meant for a GPU: seeds 1–10, τ 10, all the data, 2000 epochs
-  (the paper's count); 510 trials (450 distinct). Trials that can co-train are packed into
+  (the paper's count); 530 trials (470 distinct). Trials that can co-train are packed into
   fleets (``pack="on"`` of :func:`graphens.sweep`, :mod:`graphens.fleet`) unless ``--pack`` says
   otherwise.
 
@@ -200,7 +200,9 @@ def build_spec(figure: str, dataset: str, budget: str) -> dict[str, Any]:
         fixed.update({"encoder": "vit-lite", "rf_params": {"patch": settings["patch"]},
                       **settings["vit"]})
         axes.update({"rf": ["contiguous", "patches"], "rf_fraction": list(settings["vit_d"])})
-        topologies = [dense, untrained]
+        # supervised nodes as the reference at the smallest d only (the issue's benchmark:
+        # d 0.1): a trained arm per d would double the experiment's cost
+        topologies = [dense, untrained, {**supervised, "rf_fraction": settings["vit_d"][0]}]
     else:
         raise ValueError(f"unknown figure {figure!r}; choose one of {', '.join(FIGURES)}")
     return {"name": f"paper-{figure}-{dataset}-{budget}", "keep": "results",
@@ -398,7 +400,7 @@ def comparisons(ok: Any, figure: str) -> list[dict[str, Any]]:
     * d: CLoSeR − supervised and CLoSeR − untrained at every d;
     * nodes: each N − the N before it (does accuracy rise with N?);
     * topologies: each sparse graph − all-to-all, each ring − G_N^20, all-to-all − untrained;
-    * vit: CLoSeR − untrained per field kind and d.
+    * vit: CLoSeR − untrained and CLoSeR − supervised per field kind and d.
     """
     from graphens.stats import holm
 
@@ -428,10 +430,11 @@ def comparisons(ok: Any, figure: str) -> list[dict[str, Any]]:
                       {"label": GNK, "topology_params.k": 20}, accuracies) for ring in RINGS]
         plan.append((f"{DENSE} − {UNTRAINED}", dense, {"label": UNTRAINED}, accuracies))
     elif figure == "vit":
-        plan += [(f"{CLOSER} − {UNTRAINED}, {rf}, d {d:g}",
+        plan += [(f"{CLOSER} − {other}, {rf}, d {d:g}",
                   {"label": CLOSER, "rf": rf, "rf_fraction": d},
-                  {"label": UNTRAINED, "rf": rf, "rf_fraction": d}, accuracies)
-                 for rf in _present(ok, "rf") for d in _present(ok, "rf_fraction")]
+                  {"label": other, "rf": rf, "rf_fraction": d}, accuracies)
+                 for rf in _present(ok, "rf") for d in _present(ok, "rf_fraction")
+                 for other in (UNTRAINED, SUPERVISED)]
     tests = [test for name, a, b, measures in plan for measure in measures
              if (test := paired(ok, a, b, measure, name)) is not None]
     for test, adjusted in zip(tests, holm([t["p"] for t in tests]), strict=True):
@@ -735,15 +738,64 @@ def _lines(ax: Any, points: list[dict[str, Any]], column: str, key: str,
                         label=name, **style)
 
 
-def draw_figure(figure: str, points: list[dict[str, Any]], dataset: str, path: Path) -> Path:
-    """Draw one experiment like the paper's figure (single node left, ensemble right)."""
+def gain_series(tests: Sequence[dict[str, Any]], prefix: str,
+                measure: str) -> list[tuple[float, dict[str, Any]]]:
+    """The paired tests named ``"<prefix>, d <d>"`` for one measure, as (d, test) sorted by d."""
+    series = []
+    for test in tests:
+        head, _, d = test["comparison"].rpartition(", d ")
+        if head == prefix and test["measure"] == measure:
+            series.append((float(d), test))
+    return sorted(series, key=lambda pair: pair[0])
+
+
+def _gain_panel(ax: Any, tests: Sequence[dict[str, Any]], figure: str) -> None:
+    """CLoSeR − untrained against d, paired by seed (mean and bootstrap 95 % CI).
+
+    Absolute accuracy rises with d for any encoder (more pixels per node), so what training
+    adds shows in the gain over untrained nodes with the same fields (the paper's fig. 3 peak).
+    """
+    prefixes = ([(f"{CLOSER} − {UNTRAINED}", "")] if figure == "d" else
+                [(f"{CLOSER} − {UNTRAINED}, {rf}", f", {rf}") for rf in ("contiguous",
+                                                                        "patches")])
+    for (prefix, suffix), color in zip(prefixes, ("C0", "C3"), strict=False):
+        for measure, marker in zip(MEASURES[:2], ("o", "s"), strict=True):
+            series = gain_series(tests, prefix, measure)
+            if not series:
+                continue
+            ds = [d for d, _ in series]
+            diffs = [t["diff"] for _, t in series]
+            errors = [[t["diff"] - t["ci_low"] for _, t in series],
+                      [t["ci_high"] - t["diff"] for _, t in series]]
+            ax.errorbar(ds, diffs, yerr=errors, capsize=3, marker=marker, color=color,
+                        linestyle="-" if measure == MEASURES[0] else "--",
+                        label=f"{SHORT[measure]}{suffix}")
+    ax.axhline(0.0, color="grey", linewidth=0.8)
+    ax.set_xlabel("receptive-field fraction d")
+    ax.set_ylabel(f"{CLOSER} − {UNTRAINED} accuracy")
+    ax.set_title("gain over untrained (paired by seed, 95 % CI)", fontsize=9)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+
+
+def draw_figure(figure: str, points: list[dict[str, Any]], dataset: str, path: Path,
+                tests: Sequence[dict[str, Any]] = ()) -> Path:
+    """Draw one experiment like the paper's figure (single node left, ensemble right).
+
+    For ``d`` and ``vit``, a third panel draws CLoSeR's paired gain over untrained nodes
+    against d, from ``tests`` (:func:`comparisons`).
+    """
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
     cifar = dataset == "cifar10"
-    fig = Figure(figsize=(10, 3.8), layout="constrained")
-    axes = fig.subplots(1, 2)
-    for ax, column in zip(axes, MEASURES[:2], strict=True):
+    gain = figure in ("d", "vit") and any(
+        t["comparison"].startswith(f"{CLOSER} − {UNTRAINED}") for t in tests)
+    fig = Figure(figsize=(14 if gain else 10, 3.8), layout="constrained")
+    axes = fig.subplots(1, 3 if gain else 2)
+    if gain:
+        _gain_panel(axes[2], tests, figure)
+    for ax, column in zip(axes, MEASURES[:2], strict=False):
         if figure in ("arms", "topologies"):
             rows = points if figure == "arms" else sorted(
                 points, key=lambda r: (r["label"] == UNTRAINED, r.get("num_edges", 0)))
@@ -771,7 +823,8 @@ def draw_figure(figure: str, points: list[dict[str, Any]], dataset: str, path: P
         elif figure == "d":
             _lines(ax, points, column, "rf_fraction",
                    [(CLOSER, {"label": CLOSER}, {"color": "C0"}),
-                    (SUPERVISED, {"label": SUPERVISED}, {"color": "C2"})])
+                    (SUPERVISED, {"label": SUPERVISED}, {"color": "C2"}),
+                    (UNTRAINED, {"label": UNTRAINED}, {"color": "grey", "linestyle": "--"})])
             ax.set_xlabel("receptive-field fraction d")
         elif figure == "nodes":
             _lines(ax, points, column, "nodes", [(CLOSER, {"label": CLOSER}, {"color": "C0"})])
@@ -784,8 +837,9 @@ def draw_figure(figure: str, points: list[dict[str, Any]], dataset: str, path: P
             _lines(ax, points, column, "rf_fraction",
                    [(f"{label}, {rf}", {"label": label, "rf": rf},
                      {"color": "C0" if rf == "contiguous" else "C3",
-                      "linestyle": "-" if label == CLOSER else "--"})
-                    for rf in ("contiguous", "patches") for label in (CLOSER, UNTRAINED)])
+                      "linestyle": {CLOSER: "-", UNTRAINED: "--", SUPERVISED: ":"}[label]})
+                    for rf in ("contiguous", "patches")
+                    for label in (CLOSER, UNTRAINED, SUPERVISED)])
             if cifar and column == "single_accuracy":
                 for (label, _, d), value in PUBLISHED["vit"].items():
                     ax.plot([d], [value["single"]], "s" if label == CLOSER else "x",
@@ -857,7 +911,7 @@ def report_figure(figure: str, out: Path, dataset: str, tables: Path,
     checks = shape_checks(figure, points, tests)
     tables.mkdir(parents=True, exist_ok=True)
     figures.mkdir(parents=True, exist_ok=True)
-    image = draw_figure(figure, points, dataset, figures / f"{figure}.png")
+    image = draw_figure(figure, points, dataset, figures / f"{figure}.png", tests)
     link = Path(os.path.relpath(image, tables)).as_posix()
     text = figure_markdown(figure, points, tests, checks, dataset, len(ok), len(table), link,
                            failed)

@@ -43,6 +43,7 @@ __all__ = [
     "from_arrays",
     "load_dataset",
     "mnist",
+    "passed_arrays",
     "read_idx",
 ]
 
@@ -360,6 +361,21 @@ def from_arrays(
 # --------------------------------------------------------------------------------------------
 # Splits
 # --------------------------------------------------------------------------------------------
+
+
+def passed_arrays(**params: Any) -> Dataset:
+    """The loader of the ``arrays`` dataset: there is nothing to load, the run is given them.
+
+    ``RunConfig(dataset="arrays")`` names a user's own images: the run takes the vision
+    defaults (the paper's model and d 0.1, τ 0.1 so that tens of epochs train) and records
+    ``arrays`` as its dataset. The data come with the call,
+    ``graphens.run(config, dataset=from_arrays(...))``; loading them by name fails here,
+    before any training.
+    """
+    raise GraphensError(
+        "dataset 'arrays' is the data you pass: graphens.run(RunConfig(dataset='arrays', ...), "
+        "dataset=graphens.data.from_arrays(x_train, y_train, x_test, y_test)); there is "
+        "nothing to load by name (`graphens train` and sweep specs need a named dataset).")
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,11 +11,12 @@ Adding a dataset is one :class:`DatasetEntry` in :data:`DATASETS` (or
 :func:`register_dataset`): a loader returning the modality's data object and, where the paper's
 settings do not suit it, its recommended settings.
 
-Why digits differ from the paper (d 0.1, τ 10): digits are 8×8, so d = 0.1 leaves 6 pixels per
-node, and τ = 10 puts the small initial embeddings (std ≈ 0.01) in the flat part of the softmax,
-where gradients (≈ 1e-9) sit below NAdam's ε and the loss stays at log B for many epochs.
-d 0.25 and τ 0.05 train from the first epoch. The synthetic population's settings are those under
-which temporal CLoSeR decodes the movie above the untrained baseline (docs/neural.md).
+Why digits differ from the vision defaults (d 0.1, τ 0.1; the paper's τ is 10): digits are 8×8,
+so d = 0.1 leaves 6 pixels per node, and their small initial embeddings (std ≈ 0.01) need a
+sharper softmax; τ = 10 puts them in its flat part, where gradients (≈ 1e-9) sit below NAdam's
+ε and the loss stays at log B for many epochs. d 0.25 and τ 0.05 train from the first epoch.
+The synthetic population's settings are those under which temporal CLoSeR decodes the movie
+above the untrained baseline (docs/neural.md).
 """
 
 from __future__ import annotations
@@ -88,9 +89,7 @@ for _entry in (
     DatasetEntry("digits", "vision", "graphens.data:digits",
                  defaults={"rf_fraction": 0.25, "tau": 0.05, "epochs": 10},
                  about="sklearn's 8x8 digits, bundled with scikit-learn (offline)"),
-    # tau 0.1: at CPU budgets the paper's 10 trains nothing (docs/choosing_tau_and_d.md)
     DatasetEntry("fashion-mnist", "vision", "graphens.data:fashion_mnist",
-                 defaults={"tau": 0.1},
                  about="idx files in $GRAPHENS_DATA or /usr/share/datasets/fashion-mnist"),
     DatasetEntry("mnist", "vision", "graphens.data:mnist",
                  about="idx files in $GRAPHENS_DATA/mnist (download=True: torchvision)"),
@@ -100,6 +99,11 @@ for _entry in (
     DatasetEntry("cifar100", "vision", "graphens.data:cifar100",
                  about="python files in $GRAPHENS_DATA/cifar/cifar-100-python; "
                        "dataset_params labels=fine|coarse (download=True: torchvision)"),
+    # a user's own images, given to graphens.run(config, dataset=from_arrays(...)): the
+    # vision defaults, and "arrays" (not "digits") in the results
+    DatasetEntry("arrays", "vision", "graphens.data:passed_arrays",
+                 about="your own images: graphens.run(RunConfig(dataset='arrays'), "
+                       "dataset=graphens.data.from_arrays(...))"),
     DatasetEntry("synthetic", "neural", "graphens.neural.synthetic:synthetic_population",
                  defaults={"dataset_params": {"noise": 0.5, "rate": 2.0, "trials": 15},
                            "epochs": 150},

@@ -84,6 +84,21 @@ def test_unlabelled_data_train_and_measure_agreement_without_decoding(tmp_path):
     assert any("no labels" in w for w in results["warnings"])
 
 
+def test_own_arrays_take_the_vision_defaults_and_are_recorded_as_arrays(tmp_path):
+    from graphens.data import from_arrays
+
+    config = RunConfig(dataset="arrays", hidden=(16,), dim=8, nodes=3, epochs=1, batch_size=16)
+    assert (config.tau, config.rf_fraction, config.rf) == (0.1, 0.1, "gaussian")  # not digits'
+    data = from_arrays(*_arrays(), image_shape=(4, 4, 1))
+    results = run(config, tmp_path, progress=False, dataset=data)
+    assert results["config"]["dataset"] == "arrays" and results["config"]["tau"] == 0.1
+    assert results["epochs_run"] == 1 and 0.0 <= results["single_accuracy"] <= 1.0
+    # by name there is nothing to load: one line, before any step
+    with pytest.raises(GraphensError, match="dataset 'arrays' is the data you pass"):
+        run(config, tmp_path / "named", progress=False)
+    assert not (tmp_path / "named" / "checkpoint.pt").exists()
+
+
 @pytest.mark.parametrize("fields,arrays,message", [
     ({}, {"classes": 1}, "1 class"),
     ({}, {"n_train": 2}, "needs >= 10"),

@@ -54,11 +54,11 @@ def test_quick_topologies_spec_is_the_papers_sparse_experiment(paper):
 
 def test_every_budget_and_figure_expands_to_the_planned_trials(paper):
     assert paper.trial_counts("digits", "smoke") == {
-        "arms": 4, "d": 6, "nodes": 2, "topologies": 6, "vit": 8}
+        "arms": 4, "d": 6, "nodes": 2, "topologies": 6, "vit": 10}
     assert paper.trial_counts("fashion-mnist", "quick") == {
-        "arms": 12, "d": 36, "nodes": 12, "topologies": 21, "vit": 24}
+        "arms": 12, "d": 36, "nodes": 12, "topologies": 21, "vit": 30}
     assert paper.trial_counts("cifar10", "full") == {
-        "arms": 40, "d": 180, "nodes": 40, "topologies": 90, "vit": 160}
+        "arms": 40, "d": 180, "nodes": 40, "topologies": 90, "vit": 180}
 
 
 def test_full_budget_is_the_papers_protocol(paper):
@@ -91,7 +91,8 @@ def test_arms_d_nodes_vit_specs(paper):
     assert {(t.config.encoder, t.config.rf_params["patch"]) for t in vit} == {("vit-lite", 4)}
     assert {t.config.rf for t in vit} == {"contiguous", "patches"}
     assert {t.config.rf_fraction for t in vit} == {0.1, 0.25}
-    assert {t.label for t in vit} == {"CLoSeR", "untrained"}
+    assert {t.label for t in vit} == {"CLoSeR", "untrained", "supervised"}
+    assert {t.config.rf_fraction for t in vit if t.label == "supervised"} == {0.1}
     # 28x28 images cut into 4x4 patches: 49 tokens, d 0.1 keeps round(784 * 0.1 / 16) = 5
     from graphens.receptive_fields import sample_receptive_fields
 
@@ -344,3 +345,39 @@ def test_report_on_hand_made_sweeps_draws_every_figure(paper, tmp_path, monkeypa
     vit_checks = [c for c in paper.shape_checks(
         "vit", paper.point_table(tables["vit"], "vit"), paper.comparisons(tables["vit"], "vit"))]
     assert [c["holds"] for c in vit_checks] == [True, True]
+
+
+def test_gain_series_is_closer_minus_untrained_against_d(paper):
+    table = _sweep_table("rf_fraction", {"CLoSeR": {0.1: 0.62, 0.4: 0.70},
+                                         "untrained": {0.1: 0.58, 0.4: 0.69},
+                                         "supervised": {0.1: 0.60, 0.4: 0.75}})
+    tests = paper.comparisons(table, "d")
+    series = paper.gain_series(tests, "CLoSeR − untrained", "single_accuracy")
+    assert [d for d, _ in series] == [0.1, 0.4]
+    assert [t["diff"] for _, t in series] == pytest.approx([0.04, 0.01])
+    assert paper.gain_series(tests, "CLoSeR − supervised", "ensemble_accuracy")[1][1][
+        "diff"] == pytest.approx(-0.05)
+    assert paper.gain_series(tests, "CLoSeR − raw input", "single_accuracy") == []
+
+
+def _png_width(path):
+    return int.from_bytes(path.read_bytes()[16:20], "big")
+
+
+def test_d_and_vit_figures_draw_the_gain_panel_only_with_an_untrained_arm(paper, tmp_path):
+    with_untrained = _sweep_table("rf_fraction", {"CLoSeR": {0.1: 0.62, 0.4: 0.70},
+                                                  "untrained": {0.1: 0.58, 0.4: 0.69}})
+    without = _sweep_table("rf_fraction", {"CLoSeR": {0.1: 0.62, 0.4: 0.70},
+                                           "supervised": {0.1: 0.58, 0.4: 0.69}})
+    widths = {}
+    for name, table in (("gain", with_untrained), ("plain", without)):
+        points = paper.point_table(table, "d")
+        image = paper.draw_figure("d", points, "fashion-mnist", tmp_path / f"{name}.png",
+                                  paper.comparisons(table, "d"))
+        widths[name] = _png_width(image)
+    assert widths == {"gain": 1400, "plain": 1000}
+    vit = pd.concat([with_untrained.assign(rf=rf) for rf in ("contiguous", "patches")],
+                    ignore_index=True)
+    image = paper.draw_figure("vit", paper.point_table(vit, "vit"), "fashion-mnist",
+                              tmp_path / "vit.png", paper.comparisons(vit, "vit"))
+    assert _png_width(image) == 1400
