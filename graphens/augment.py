@@ -148,6 +148,15 @@ def transform_images(
             )
     if bool((zoom <= 0).any()) or not bool(torch.isfinite(zoom).all()):
         raise GraphensError(f"zoom factors must be finite and > 0, got {zoom.tolist()}.")
+    return _warp(x, (h, w, c), flip, rotation_deg, zoom, padding_mode)
+
+
+def _warp(x: torch.Tensor, image_shape: tuple[int, int, int], flip: torch.Tensor,
+          rotation_deg: torch.Tensor, zoom: torch.Tensor, padding_mode: str) -> torch.Tensor:
+    # transform_images without its checks: the augmentation draws valid parameters, and the
+    # zoom check reads the device (a host synchronisation at every training step on a GPU).
+    h, w, c = image_shape
+    b = x.shape[0]
     if b == 0:
         return x.clone()
     dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
@@ -220,17 +229,16 @@ def augment_images(
     GraphensError
         If ``x`` is not ``[B, H*W*C]`` floats, or the ranges are invalid.
     """
-    _check_batch(x, image_shape)
+    h, w, c = _check_batch(x, image_shape)
     _check_ranges(flip, max_rotation_deg, max_zoom)
-    _check_fill(fill)
+    padding_mode = _check_fill(fill)
     b = x.shape[0]
     device = generator.device if generator is not None else torch.device("cpu")
     u = torch.rand(3, b, generator=generator, device=device, dtype=torch.float64).to(x.device)
     flips = (u[0] < 0.5) & bool(flip)
     rotation = (2.0 * u[1] - 1.0) * float(max_rotation_deg)
     zoom = 1.0 + (2.0 * u[2] - 1.0) * float(max_zoom)
-    return transform_images(x, image_shape, flip=flips, rotation_deg=rotation, zoom=zoom,
-                            fill=fill)
+    return _warp(x, (h, w, c), flips, rotation, zoom, padding_mode)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from graphens.encoders import EncoderFactory, mlp_encoder
 from graphens.errors import GraphensError
 from graphens.graph import as_ensemble_graph, validate_graph
 from graphens.node_bank import NodeBank
+from graphens.validation import CheckedTensors
 
 
 class Ensemble(nn.Module):
@@ -47,6 +48,8 @@ class Ensemble(nn.Module):
                 "the graph has no receptive fields (rf_index, rf_mask): build it with "
                 "graphens.graph.ensemble_graph(topology, fields).")
         self.graph = graph
+        self._fields_read = CheckedTensors()  # see _field_summary
+        self._fields = (0, False)
         factory = encoder_factory or mlp_encoder()
         self.bank = NodeBank(factory, graph.num_nodes, graph.rf_index.shape[1], seed=seed,
                              node_seeds=node_seeds)
@@ -62,12 +65,24 @@ class Ensemble(nn.Module):
         self.graph = self.graph.to(device)
         return self
 
+    def _field_summary(self) -> tuple[int, bool]:
+        """The highest signal index of the fields and whether some field is padded.
+
+        Reading them from a GPU is a host synchronisation, so they are read once per field
+        tensors (a new tensor, or an in-place edit that bumps its version), not at every step.
+        """
+        index, mask = self.graph.rf_index, self.graph.rf_mask
+        if not self._fields_read.holds(None, index, mask):
+            self._fields = (int(index.max()), not bool(mask.all()))
+            self._fields_read.add(None, index, mask)
+        return self._fields
+
     def gather(self, x: Tensor) -> Tensor:
         """Each node's view of ``x``: ``[B, S]`` to ``[N, B, K_max]``, padding zeroed."""
         if x.dim() != 2:
             raise GraphensError(f"inputs must be flat [B, S]; got shape {tuple(x.shape)}.")
         index, mask = self.graph.rf_index, self.graph.rf_mask
-        highest = int(index.max())
+        highest, _ = self._field_summary()
         if highest >= x.shape[1]:
             raise GraphensError(
                 f"receptive fields select signal {highest} but inputs have {x.shape[1]} signals: "
@@ -82,9 +97,8 @@ class Ensemble(nn.Module):
         Encoders that take the signal mask (token encoders) get ``rf_mask`` when some node's
         field is padded, so padded patches are masked out of attention.
         """
-        mask = self.graph.rf_mask
-        if self.bank.takes_mask and not bool(mask.all()):
-            return self.bank(self.gather(x), mask)
+        if self.bank.takes_mask and self._field_summary()[1]:
+            return self.bank(self.gather(x), self.graph.rf_mask)
         return self.bank(self.gather(x))
 
     @torch.no_grad()

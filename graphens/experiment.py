@@ -33,6 +33,7 @@ from graphens.diagnostics import tau_warning, training_warnings
 from graphens.ensemble import Ensemble
 from graphens.errors import GraphensError, collect_warnings, warn
 from graphens.evaluate import agreement_scores, alignment_scores, decode
+from graphens.graph import on_host
 from graphens.io import atomic_torch_save, atomic_write_json
 from graphens.modality import Modality, estimate_training_bytes, get_modality
 from graphens.plasticity import make_rule, plasticity_results
@@ -154,7 +155,7 @@ def finish_run(config: RunConfig, out: Path | None, modality: Modality, data: An
     each member's ``features`` (train and test embeddings) and ``decoded`` probe results,
     computed for all members at once (:func:`graphens.evaluate.decode_many`).
     """
-    graph = ensemble.graph.cpu()
+    graph = on_host(ensemble.graph)
     train_z, test_z = features if features is not None else (
         modality.features(config, ensemble, data.x_train),
         modality.features(config, ensemble, data.x_test))

@@ -196,6 +196,16 @@ def as_ensemble_graph(data: Data) -> EnsembleGraph:
     return graph
 
 
+def on_host(graph: Data) -> Data:
+    """``graph`` on the CPU, leaving ``graph`` itself where it is.
+
+    PyG's ``Data.cpu()`` and ``Data.to()`` move the graph's tensors in place and return the same
+    object, so ``ensemble.graph.cpu()`` would move a GPU ensemble's fields off its device. This
+    moves a shallow copy (its own attribute store, the same tensors where they are on the CPU).
+    """
+    return copy.copy(graph).cpu()
+
+
 def batch_graphs(graphs: Sequence[Data], *, pad: bool = False) -> Batch:
     r"""The disjoint union of ensembles, ``Batch.from_data_list`` with its inputs checked.
 
@@ -360,4 +370,4 @@ def _check_learners(graph: Data, stop_gradient: str | None) -> None:
 
 
 __all__ = ["EnsembleGraph", "as_ensemble_graph", "batch_graphs", "ensemble_graph",
-           "never_learning_nodes", "validate_graph"]
+           "never_learning_nodes", "on_host", "validate_graph"]

@@ -43,7 +43,12 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
 from graphens.errors import GraphensError
-from graphens.validation import check_edge_index, check_edge_weight, check_embeddings
+from graphens.validation import (
+    CheckedTensors,
+    check_edge_index,
+    check_edge_weight,
+    check_embeddings,
+)
 
 DISTANCES = ("mean", "sum")
 STOP_GRADIENTS = (None, "teacher", "student")
@@ -245,7 +250,8 @@ def _check_reduction(reduction: object) -> str:
 
 def closer_loss(z: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None, *,
                 tau: float = 10.0, distance: str = "mean", stop_gradient: str | None = None,
-                reduction: str = "sum", gram: bool | None = None) -> Tensor:
+                reduction: str = "sum", gram: bool | None = None,
+                checked: bool = False) -> Tensor:
     r"""The CLoSeR loss :math:`L = \sum_{j \to i} g_{ij} L_{ij}` of ``method.md`` §2.
 
     Parameters
@@ -271,6 +277,11 @@ def closer_loss(z: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None
         How the dot products are computed; the result is the same either way. ``None``
         (default) uses :func:`gram_edge_losses` when ``E >= GRAM_DENSITY * N**2`` and the
         per-edge products of :func:`edge_losses` otherwise; ``True`` / ``False`` force one.
+    checked : bool
+        The caller has checked ``edge_index`` and ``edge_weight`` against ``N`` already
+        (:func:`~graphens.validation.check_edge_index`, ``check_edge_weight``), so their values
+        are not read again: each read is a host synchronisation on a GPU. :class:`CLoSeRLoss`
+        checks each edge tensor once and then passes True.
 
     Returns
     -------
@@ -292,8 +303,11 @@ def closer_loss(z: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None
     # and a NaN embedding gives a NaN loss anyway.
     check_embeddings(z, finite=False)
     num_nodes = z.shape[0]
-    edge_index = check_edge_index(edge_index, num_nodes)
-    check_edge_weight(edge_weight, edge_index.shape[1], edge_index=edge_index)
+    if checked:
+        edge_index = edge_index.long()
+    else:
+        edge_index = check_edge_index(edge_index, num_nodes)
+        check_edge_weight(edge_weight, edge_index.shape[1], edge_index=edge_index)
 
     teacher_z = z.detach() if stop_gradient == "teacher" else z
     student_z = z.detach() if stop_gradient == "student" else z
@@ -345,13 +359,21 @@ class CLoSeRLoss(nn.Module):
         self.tau, self.distance, self.stop_gradient = check_loss_options(
             tau, distance, stop_gradient)
         self.gram = _check_gram(gram)
+        self._checked = CheckedTensors()
 
     def forward(self, z: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None,
                 reduction: str = "sum") -> Tensor:
-        """:func:`closer_loss` of ``z`` over the edges with this module's options."""
+        """:func:`closer_loss` of ``z`` over the edges with this module's options; the edges
+        are checked once, not at every step (see ``checked`` of :func:`closer_loss`)."""
+        num_nodes = z.shape[0] if isinstance(z, Tensor) else None
+        if not self._checked.holds(num_nodes, edge_index, edge_weight):
+            check_embeddings(z, finite=False)
+            long_index = check_edge_index(edge_index, z.shape[0])
+            check_edge_weight(edge_weight, long_index.shape[1], edge_index=long_index)
+            self._checked.add(num_nodes, edge_index, edge_weight)
         return closer_loss(z, edge_index, edge_weight, tau=self.tau, distance=self.distance,
                            stop_gradient=self.stop_gradient, reduction=reduction,
-                           gram=self.gram)
+                           gram=self.gram, checked=True)
 
     def extra_repr(self) -> str:
         return (f"tau={self.tau}, distance={self.distance!r}, "

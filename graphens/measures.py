@@ -30,6 +30,7 @@ from torch import Tensor
 
 from graphens.errors import GraphensError, warn
 from graphens.evaluate import _batches, agreement_scores, distance_profiles
+from graphens.graph import on_host
 from graphens.io import atomic_write, atomic_write_json
 from graphens.probe import _check_labels
 from graphens.validation import (
@@ -336,7 +337,7 @@ def measure_run(run_dir: str | Path, max_samples: int = 2000, seed: int = 0, *,
         generator = torch.Generator().manual_seed(seed)
         keep = torch.randperm(m, generator=generator)[:max_samples].sort().values
     z = modality.features(config, ensemble, data.x_test[keep])
-    graph = ensemble.graph.cpu()
+    graph = on_host(ensemble.graph)
     n_nodes = int(graph.num_nodes)
     edge_index = check_edge_index(graph.edge_index, n_nodes)
     adjacency = torch.zeros(n_nodes, n_nodes, dtype=torch.bool)

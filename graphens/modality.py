@@ -60,7 +60,8 @@ class Modality:
     def features(self, config: RunConfig, ensemble: Ensemble, x: Tensor) -> Tensor:
         """``[N, n, D]`` embeddings of ``x`` (raw-input baseline: each node's raw input)."""
         if config.baseline == "raw-input":
-            return ensemble.cpu().gather(x)
+            device = ensemble.graph.rf_index.device
+            return ensemble.gather(x.to(device)).cpu()
         return ensemble.embed(x)
 
     def extra_results(self, config: RunConfig, data: Any, train_z: Tensor, test_z: Tensor,

@@ -180,6 +180,47 @@ def _normalised(value: Any) -> Any:
 # each costs at most one pass over its tensor and one host synchronisation.
 
 
+class CheckedTensors:
+    """The tensors a value check last passed, so a per-step caller checks each tensor once.
+
+    A value check (no negative ids, finite weights, ...) reads the tensor back to the host: on a
+    GPU that is a synchronisation, which at every training step stalls the device. A tensor
+    counts as checked while it is the same object at the same version (an in-place edit bumps
+    ``Tensor._version``); ``context`` holds whatever else the check depended on (``num_nodes``).
+    Strong references are kept, so a freed tensor's address can never pass for it.
+
+    Examples
+    --------
+    >>> import torch
+    >>> memo, edges = CheckedTensors(), torch.tensor([[0, 1], [1, 0]])
+    >>> memo.holds(2, edges)
+    False
+    >>> memo.add(2, edges)
+    >>> memo.holds(2, edges), memo.holds(3, edges)
+    (True, False)
+    >>> _ = edges.add_(0)  # an in-place edit: checked again
+    >>> memo.holds(2, edges)
+    False
+    """
+
+    def __init__(self) -> None:
+        self._seen: tuple[Any, ...] = ()
+
+    @staticmethod
+    def _key(context: Any, tensors: tuple[Any, ...]) -> tuple[Any, ...]:
+        return (context, *((t, getattr(t, "_version", None)) for t in tensors))
+
+    def holds(self, context: Any, *tensors: Any) -> bool:
+        """Whether ``tensors`` (in this order, under ``context``) are the ones last added."""
+        key = self._key(context, tensors)
+        return len(key) == len(self._seen) and key[0] == self._seen[0] and all(
+            a is b and u == v for (a, u), (b, v) in zip(key[1:], self._seen[1:], strict=True))
+
+    def add(self, context: Any, *tensors: Any) -> None:
+        """Remember ``tensors`` (under ``context``) as checked."""
+        self._seen = self._key(context, tensors)
+
+
 def check_edge_index(edge_index: Any, num_nodes: int, *, name: str = "edge_index",
                      self_loops: bool = True) -> Any:
     r"""Check an edge index ``[2, E]`` against ``num_nodes`` and return it as ``long``.

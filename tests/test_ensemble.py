@@ -155,3 +155,16 @@ def test_no_warning_for_a_healthy_graph():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         validate_graph(small_graph(family="ring"), require_edges=True)
+
+
+def test_field_check_reads_the_fields_once_and_again_after_an_edit():
+    fields = sample_receptive_fields("random", 3, 16, fraction=0.5, seed=0)
+    ensemble = Ensemble(ensemble_graph(make_topology("all-to-all", 3), fields),
+                        mlp_encoder(hidden=(8,), dim=4))
+    x = torch.rand(5, 16)
+    assert ensemble(x).shape == (3, 5, 4)
+    ensemble.graph.rf_index[0, 0] = 20  # in place: the next call sees it
+    with pytest.raises(GraphensError, match="select signal 20"):
+        ensemble(x)
+    ensemble.graph.rf_index = torch.zeros_like(ensemble.graph.rf_index)
+    assert ensemble(x).shape == (3, 5, 4)

@@ -13,6 +13,7 @@ from graphens.graph import (
     as_ensemble_graph,
     batch_graphs,
     ensemble_graph,
+    on_host,
     validate_graph,
 )
 from graphens.receptive_fields import ReceptiveFields
@@ -177,3 +178,23 @@ def test_old_plain_data_is_converted():
     assert isinstance(ensemble.graph, EnsembleGraph)
     with pytest.raises(GraphensError, match="expected a torch_geometric Data"):
         as_ensemble_graph({"edge_index": new.edge_index})
+
+
+DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_on_host_moves_a_copy_and_leaves_the_graph_on_its_device(device):
+    # PyG's Data.cpu() moves in place: reading a GPU ensemble's graph for decoding once moved
+    # the ensemble's own fields to the CPU (found on an H200).
+    graph = ring3().to(device)
+    host = on_host(graph)
+    assert host is not graph and isinstance(host, EnsembleGraph)
+    assert all(t.device.type == "cpu" for _, t in host if isinstance(t, torch.Tensor))
+    assert graph.rf_mask.device.type == device and graph.edge_index.device.type == device
+    assert host.node_names == ["a", "b", "c"]
+    host.apply(lambda t: t.double() if t.is_floating_point() else t)  # in place, on the copy
+    assert graph.edge_weight.dtype == torch.float32
+    ensemble = Ensemble(ring3()).to(device)
+    on_host(ensemble.graph)
+    assert ensemble.graph.rf_index.device == next(ensemble.parameters()).device

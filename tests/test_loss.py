@@ -261,3 +261,27 @@ def test_per_edge_path_backpropagates_without_edges():
     z = torch.randn(4, 8, 3, requires_grad=True)
     closer_loss(z, torch.empty(2, 0, dtype=torch.long), gram=False).backward()
     assert torch.equal(z.grad, torch.zeros_like(z))
+
+
+def test_loss_module_checks_each_edge_tensor_once_and_again_after_an_edit():
+    # CLoSeRLoss reads edge values (a host synchronisation on a GPU) once per tensor, but an
+    # in-place edit or a new tensor is checked again.
+    loss = CLoSeRLoss(tau=1.0)
+    z = torch.randn(3, 4, 2)
+    edges = torch.tensor([[0, 1], [1, 2]])
+    weights = torch.tensor([1.0, 2.0])
+    first = loss(z, edges, weights)
+    torch.testing.assert_close(loss(z, edges, weights), first)
+    torch.testing.assert_close(first, closer_loss(z, edges, weights, tau=1.0))
+    edges[0, 0] = 5
+    with pytest.raises(GraphensError, match="outside"):
+        loss(z, edges, weights)
+    with pytest.raises(GraphensError, match="outside"):  # a new tensor
+        loss(z, torch.tensor([[0, 1], [-1, 2]]), weights)
+    good = torch.tensor([[0, 1], [1, 2]])
+    loss(z, good, weights)
+    weights[1] = -1.0
+    with pytest.raises(GraphensError, match=">= 0"):
+        loss(z, good, weights)
+    with pytest.raises(GraphensError, match="outside"):  # fewer nodes, same edges
+        loss(z[:2], torch.tensor([[0, 1], [1, 2]]))

@@ -1,15 +1,20 @@
 """Training loop: determinism, transforms, checkpoints, resume and extension, objectives."""
 
+import os
+import sys
+
 import pytest
 import torch
+from torch.overrides import TorchFunctionMode
 
 from graphens import GraphensError
+from graphens import train as train_module
 from graphens.augment import ImageAugmentation
-from graphens.encoders import mlp_encoder
+from graphens.encoders import mlp_encoder, vit_lite_encoder
 from graphens.ensemble import Ensemble
 from graphens.graph import ensemble_graph
 from graphens.objectives import CLoSeRObjective, SupervisedObjective
-from graphens.receptive_fields import sample_receptive_fields
+from graphens.receptive_fields import ReceptiveFields, sample_receptive_fields
 from graphens.topology import make_topology
 from graphens.train import TrainConfig, bf16_supported, train
 
@@ -379,3 +384,50 @@ def test_bf16_without_native_support_is_refused_before_any_step(monkeypatch):
                    r"--precision bf16 needs native bfloat16 on cpu")
     assert torch.equal(before, weights(ensemble))
     one_line_error(lambda: TrainConfig(precision="fp16"), r"precision='fp16' is not valid")
+
+
+class HostReads(TorchFunctionMode):
+    """Counts reads of tensor values into Python: each is a host synchronisation on a GPU."""
+
+    READS = {"__bool__", "__int__", "__float__", "__index__", "item", "tolist", "numpy"}
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        # torch.optim keeps its step counters on the host (not capturable): reading them costs
+        # no synchronisation.
+        caller = sys._getframe(1).f_code.co_filename
+        own_counter = f"torch{os.sep}optim{os.sep}" in caller
+        self.count += getattr(func, "__name__", "") in self.READS and not own_counter
+        return func(*args, **(kwargs or {}))
+
+
+def padded_vit_ensemble():
+    full = sample_receptive_fields("patches", 3, 128, fraction=0.2, image_shape=(8, 8, 2),
+                                   seed=0, patch=2)  # 3 patches of 8 values per node
+    index, mask = full.index.clone(), full.mask.clone()
+    index[1, 16:], mask[1, 16:] = 0, False  # node 1 sees 2 patches, padded to 3
+    fields = ReceptiveFields(index, mask, None, "patches", full.params)
+    graph = ensemble_graph(make_topology("all-to-all", 3), fields)
+    assert not bool(graph.rf_mask.all())  # the masked-attention path
+    return Ensemble(graph, vit_lite_encoder(8, dim=16, heads=4, hidden=(32, 16)), seed=0)
+
+
+@pytest.mark.parametrize("build, width, transform", [
+    (make_ensemble, 16, AUGMENT), (padded_vit_ensemble, 128, None)], ids=["mlp", "vit-lite"])
+def test_training_steps_read_nothing_back_to_the_host(monkeypatch, build, width, transform):
+    # Reads per run (first loss, the epoch's loss, checks before the first step) must not grow
+    # with the number of steps: a read per step stalls a GPU (found with torch.compile on an
+    # H200: the field check in Ensemble.gather read rf_index.max() at every step).
+    monkeypatch.setattr(train_module, "CHECK_EVERY", 10**9)
+    reads = []
+    for n in (32, 128):  # 2 and 8 steps of 16
+        generator = torch.Generator().manual_seed(0)
+        x = torch.rand(n, width, generator=generator)
+        with HostReads() as spy:
+            train(build(), CLoSeRObjective(tau=0.1), x, config=config(epochs=1),
+                  transform=transform)
+        reads.append(spy.count)
+    assert reads[0] == reads[1]
