@@ -22,6 +22,7 @@ repeat times ``--steps`` steps; medians over repeats. Writes ``benchmarks/result
 Usage::
 
     python benchmarks/bench_vit.py --repeats 7 --steps 3
+    python benchmarks/bench_vit.py --repeats 7 --steps 20 --device cuda   # a GPU
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import time
 from pathlib import Path
 
 import torch
+from _common import sync
 from torch import Tensor
 
 from graphens.config import RunConfig
@@ -51,8 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=3, help="steps per timed round")
     parser.add_argument("--nodes", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "vit_step.md")
     args = parser.parse_args(argv)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: this torch sees no CUDA device; use --device cpu")
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(0)
     data = from_arrays(torch.rand(args.batch_size, 28, 28, generator=generator), None,
@@ -62,18 +67,20 @@ def main(argv: list[str] | None = None) -> int:
     modality = VisionModality()
     graph = modality.graph(config, data)
     factory = modality.encoder_factory(config, graph)
-    ensemble = Ensemble(graph, factory, seed=0)
-    x = data.x_train[:args.batch_size]
+    device = torch.device(args.device)
+    ensemble = Ensemble(graph, factory, seed=0).to(device)
+    x = data.x_train[:args.batch_size].to(device)
     nodes, width = graph.num_nodes, graph.rf_index.shape[1]
+    edge_index, edge_weight = graph.edge_index.to(device), graph.edge_weight.to(device)
 
     # The same starting weights three times.
-    vmap_ensemble = Ensemble(graph, factory, seed=0)
+    vmap_ensemble = Ensemble(graph, factory, seed=0).to(device)
     vmap_ensemble.bank.direct = False
     modules = []
     for node in range(nodes):
         module = factory(width)
         module.load_state_dict(ensemble.bank.node_state_dict(node))
-        modules.append(module)
+        modules.append(module.to(device))
 
     def forward(arm: str, training: bool) -> Tensor:
         if arm != "loop":
@@ -100,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def step(arm: str) -> None:
         z = forward(arm, training=True)
-        loss = closer_loss(z, graph.edge_index, graph.edge_weight, tau=config.tau)
+        loss = closer_loss(z, edge_index, edge_weight, tau=config.tau)
         optimizers[arm].zero_grad(set_to_none=True)
         loss.backward()
         optimizers[arm].step()
@@ -108,11 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     seconds: dict[str, list[float]] = {arm: [] for arm in arms}
     for arm in arms:  # warm-up
         step(arm)
+    sync(device)
     for _ in range(args.repeats):
         for arm in arms:
             tick = time.perf_counter()
             for _ in range(args.steps):
                 step(arm)
+            sync(device)
             seconds[arm].append((time.perf_counter() - tick) / args.steps)
     medians = {arm: statistics.median(values) for arm, values in seconds.items()}
     # Paired by round (the arms of one round ran back to back): robust to load drift.
@@ -123,11 +132,13 @@ def main(argv: list[str] | None = None) -> int:
                                                            strict=True))
     loop = medians["loop"]
     tokens = width // factory.token_width + 1
+    device_name = (torch.cuda.get_device_name(device) if device.type == "cuda"
+                   else f"CPU, {torch.get_num_threads()} threads")
     lines = [
         f"ViT-lite training step (forward, CLoSeR loss, backward, NAdam), N {nodes}, "
         f"B {args.batch_size}, 28×28×1, 4×4 patches, d 0.1 ({tokens - 1} patches + class "
         f"token), D {config.dim}, MLP {','.join(map(str, config.hidden))}, dropout "
-        f"{config.dropout}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"{config.dropout}; torch {torch.__version__}, {device_name}; "
         f"median of {args.repeats} rounds of {args.steps} steps, arms interleaved.",
         "",
         "| arm | median s/step | min | max | samples/s | loop / arm (medians) | "
