@@ -41,6 +41,7 @@ from graphens.run_dir import (
     CHECKPOINT_FILE,
     ENSEMBLE_FILE,
     RESULTS_FILE,
+    check_run_dir,
     claim_run_dir,
     record_config,
 )
@@ -104,8 +105,8 @@ def _run(config: RunConfig, out_dir: str | Path | None, resume: bool, overwrite:
     device = resolve_device(config.device)
     if config.precision == "bf16":
         check_bf16(device)  # before the output directory and the data
-    out = claim_run_dir(out_dir, config, resume=resume, overwrite=overwrite) \
-        if out_dir is not None else None
+    if out_dir is not None:  # checked now, claimed (written) once the run is known to start
+        check_run_dir(out_dir, config, resume=resume, overwrite=overwrite)
     early = tau_warning(config)
     if early:
         warn(early, stacklevel=3)
@@ -127,6 +128,8 @@ def _run(config: RunConfig, out_dir: str | Path | None, resume: bool, overwrite:
     objective = modality.objective(config, data, graph)
     rule = make_rule(config.plasticity, seed=config.seed, **config.plasticity_params) \
         if config.plasticity is not None else None
+    out = claim_run_dir(out_dir, config, resume=resume, overwrite=overwrite) \
+        if out_dir is not None else None
     train_config = TrainConfig(epochs=config.epochs if config.trains else 0,
                                batch_size=config.batch_size, lr=config.lr, seed=config.seed,
                                device=str(device), progress=progress,

@@ -47,7 +47,7 @@ from graphens.loss import closer_loss
 from graphens.modality import get_modality
 from graphens.node_bank import node_seed
 from graphens.optim import SlicedNAdam
-from graphens.run_dir import CHECKPOINT_FILE, claim_run_dir
+from graphens.run_dir import CHECKPOINT_FILE, check_run_dir, claim_run_dir
 from graphens.train import (
     TrainConfig,
     TrainResult,
@@ -304,8 +304,8 @@ def run_fleet(configs: Sequence[RunConfig], out_dirs: Sequence[str | Path] | Non
     device = resolve_device(first.device)
     if first.precision == "bf16":
         check_bf16(device)
-    outs = ([claim_run_dir(o, c, resume=resume, overwrite=overwrite)
-             for o, c in zip(out_dirs, configs, strict=True)] if out_dirs is not None else None)
+    for out, config in zip(out_dirs or (), configs, strict=False):  # claimed once all checks pass
+        check_run_dir(out, config, resume=resume, overwrite=overwrite)
     with collect_warnings() as collected:
         for config in configs:
             early = tau_warning(config)
@@ -337,6 +337,9 @@ def run_fleet(configs: Sequence[RunConfig], out_dirs: Sequence[str | Path] | Non
                  for i in range(n)]
         ensemble = Ensemble(union, factory, node_seeds=seeds)
         objective = FleetObjective(union, len(configs))
+        outs = ([claim_run_dir(o, c, resume=resume, overwrite=overwrite)
+                 for o, c in zip(out_dirs, configs, strict=True)]
+                if out_dirs is not None else None)
         store = (FleetCheckpoint([o / CHECKPOINT_FILE for o in outs], ranges,
                                  [c.identity() for c in configs], objective)
                  if outs is not None else None)

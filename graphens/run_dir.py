@@ -1,7 +1,7 @@
 """A run's output directory: claimed before any compute, never overwritten without asking.
 
 A run directory holds ``run.json`` (the configuration, written before training starts),
-``checkpoint.pt``, ``ensemble.pt`` and ``results.json``. :func:`claim_run_dir` is called before
+``checkpoint.pt``, ``ensemble.pt`` and ``results.json``. :func:`check_run_dir` is called before
 any data are loaded: it checks that the directory can be created and written, and compares the
 configuration it already holds (if any) with the new one:
 
@@ -9,6 +9,10 @@ configuration it already holds (if any) with the new one:
 * the same configuration: continued with ``resume`` (``epochs`` may grow), refused otherwise
   unless ``overwrite``;
 * ``overwrite``: the four files above are deleted (nothing else in the directory is touched).
+
+:func:`claim_run_dir` does the writing (``run.json``; the deletions of ``overwrite``) once the
+run's data, graph and memory have passed their checks, just before training: a run that fails
+before its first step leaves the directory as it found it.
 """
 
 from __future__ import annotations
@@ -31,12 +35,12 @@ ENSEMBLE_FILE = "ensemble.pt"
 RUN_FILES = (RUN_FILE, RESULTS_FILE, CHECKPOINT_FILE, ENSEMBLE_FILE)
 
 
-def claim_run_dir(out_dir: str | os.PathLike[str], config: RunConfig, *, resume: bool = False,
+def check_run_dir(out_dir: str | os.PathLike[str], config: RunConfig, *, resume: bool = False,
                   overwrite: bool = False) -> Path:
-    """Make ``out_dir`` ready for ``config`` or raise a one-line :class:`GraphensError`.
+    """Raise a one-line :class:`GraphensError` if ``out_dir`` cannot take ``config``'s run.
 
-    Returns the directory; ``run.json`` is written for a new run (a resumed one keeps its own
-    until it finishes), and nothing else is changed unless ``overwrite``.
+    Writes nothing into the directory (it is created, empty, to prove it writable);
+    :func:`claim_run_dir` writes. Returns the directory.
     """
     out = Path(out_dir)
     _check_writable(out)
@@ -62,6 +66,20 @@ def claim_run_dir(out_dir: str | os.PathLike[str], config: RunConfig, *, resume:
             raise GraphensError(
                 f"--out {str(out)!r} has results of {saved.get('epochs')} epochs but no "
                 f"{CHECKPOINT_FILE} to continue from; pass --overwrite to train again.")
+    return out
+
+
+def claim_run_dir(out_dir: str | os.PathLike[str], config: RunConfig, *, resume: bool = False,
+                  overwrite: bool = False) -> Path:
+    """Make ``out_dir`` ready for ``config`` or raise a one-line :class:`GraphensError`.
+
+    Returns the directory; ``run.json`` is written for a new run (a resumed one keeps its own
+    until it finishes), and nothing else is changed unless ``overwrite``. A run calls
+    :func:`check_run_dir` first and this only once its data, graph and memory have passed their
+    checks, so a run that fails before training neither claims nor clears the directory.
+    """
+    out = check_run_dir(out_dir, config, resume=resume, overwrite=overwrite)
+    present = [name for name in RUN_FILES[1:] if (out / name).exists()]
     if overwrite:
         for name in RUN_FILES:
             (out / name).unlink(missing_ok=True)

@@ -97,6 +97,21 @@ def test_own_arrays_take_the_vision_defaults_and_are_recorded_as_arrays(tmp_path
     with pytest.raises(GraphensError, match="dataset 'arrays' is the data you pass"):
         run(config, tmp_path / "named", progress=False)
     assert not (tmp_path / "named" / "checkpoint.pt").exists()
+    assert not (tmp_path / "named" / "run.json").exists()  # not even claimed
+
+
+def test_a_run_that_fails_before_training_leaves_the_directory_as_it_was(tmp_path):
+    # --overwrite deletes the old run only once the new one is known to start.
+    from graphens.data import from_arrays
+
+    config = RunConfig(dataset="arrays", hidden=(16,), dim=8, nodes=3, epochs=1, batch_size=16)
+    data = from_arrays(*_arrays(), image_shape=(4, 4, 1))
+    run(config, tmp_path, progress=False, dataset=data)
+    before = {f.name: f.read_bytes() for f in tmp_path.iterdir() if f.is_file()}
+    with pytest.raises(GraphensError, match="dataset 'arrays' is the data you pass"):
+        run(config, tmp_path, progress=False, overwrite=True)  # no data: fails at loading
+    assert {f.name: f.read_bytes() for f in tmp_path.iterdir() if f.is_file()} == before
+    assert {"results.json", "checkpoint.pt", "run.json"} <= set(before)
 
 
 @pytest.mark.parametrize("fields,arrays,message", [
