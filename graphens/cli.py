@@ -97,6 +97,7 @@ def add_train_parser(commands: Any) -> None:
     from graphens.plasticity import PLASTICITY_RULES
 
     vision, neural = MODALITY_DEFAULTS["vision"], MODALITY_DEFAULTS["neural"]
+    digits = DATASETS["digits"].defaults  # the demo's, named in the help beside the modality's
     recommended = "; ".join(
         f"{name}: " + ", ".join(f"{key}={value}" for key, value in entry.defaults.items())
         for name, entry in DATASETS.items() if entry.defaults)
@@ -142,8 +143,8 @@ def add_train_parser(commands: Any) -> None:
                        help="receptive fields: random, gaussian, contiguous, patches, groups "
                             f"(default {vision['rf']})")
     train.add_argument("--rf-fraction", type=float, default=None,
-                       help=f"receptive-field fraction d in (0, 1] ({RECOMMENDED}, digits 0.25; "
-                            f"else {vision['rf_fraction']})")
+                       help=f"receptive-field fraction d in (0, 1] ({RECOMMENDED}, digits "
+                            f"{digits['rf_fraction']}; else {vision['rf_fraction']})")
     train.add_argument("--rf-param", action="append", default=[], metavar="K=V",
                        help="receptive-field parameter, repeatable (e.g. sigma=2, patch=4: the "
                             "patch side of patches/contiguous, which vit-lite tokenises) "
@@ -166,8 +167,9 @@ def add_train_parser(commands: Any) -> None:
                        help=f"dropout after each hidden layer (vit-lite: also on the attention "
                             f"weights) (default {vision['dropout']}; neural {neural['dropout']})")
     train.add_argument("--tau", type=float, default=None,
-                       help=f"softmax temperature ({RECOMMENDED}, digits 0.05; else "
-                            f"{vision['tau']})")
+                       help=f"softmax temperature ({RECOMMENDED}, digits {digits['tau']}; else "
+                            f"{vision['tau']}; vit-lite {ENCODER_DEFAULTS['vit-lite']['tau']} "
+                            "on every dataset)")
     train.add_argument("--distance", choices=["mean", "sum"], default="mean",
                        help="mean or summed squared distance")
     train.add_argument("--stop-gradient", choices=["none", "teacher", "student"],
@@ -175,7 +177,8 @@ def add_train_parser(commands: Any) -> None:
     train.add_argument("--baseline", choices=BASELINES, default="closer",
                        help="closer trains; the others keep the same masks and initialisation")
     train.add_argument("--epochs", type=int, default=None,
-                       help=f"training epochs ({RECOMMENDED}: digits 10, synthetic 150; else "
+                       help=f"training epochs ({RECOMMENDED}: digits {digits['epochs']}, synthetic "
+                            f"{DATASETS['synthetic'].defaults['epochs']}; else "
                             f"{vision['epochs']})")
     train.add_argument("--batch-size", type=int, default=128, help="batch size B")
     train.add_argument("--lr", type=float, default=1e-3, help="NAdam learning rate")

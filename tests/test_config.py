@@ -12,7 +12,7 @@ from graphens.errors import GraphensError
 def test_unset_fields_take_the_datasets_then_the_modalitys_defaults():
     digits = RunConfig()
     assert (digits.dataset, digits.modality) == ("digits", "vision")
-    assert (digits.rf_fraction, digits.tau, digits.epochs) == (0.25, 0.05, 10)  # the dataset's
+    assert (digits.rf_fraction, digits.tau, digits.epochs) == (0.5, 0.01, 10)  # the dataset's
     assert digits.hidden == MODALITY_DEFAULTS["vision"]["hidden"]  # the modality's (paper)
     assert digits.nodes == 10 and digits.bins is None
     fashion = RunConfig(dataset="fashion-mnist")
@@ -22,7 +22,7 @@ def test_unset_fields_take_the_datasets_then_the_modalitys_defaults():
     assert fashion.tau == RunConfig(dataset="mnist").tau == RunConfig(dataset="cifar10").tau == 0.1
     assert RunConfig(dataset="mnist", tau=10.0).tau == 10.0  # the paper's, one argument away
     explicit = RunConfig(tau=1.0, epochs=3)
-    assert (explicit.tau, explicit.epochs, explicit.rf_fraction) == (1.0, 3, 0.25)
+    assert (explicit.tau, explicit.epochs, explicit.rf_fraction) == (1.0, 3, 0.5)
 
 
 def test_neural_defaults_and_dataset_params_merge_over_the_recommended():
@@ -79,8 +79,8 @@ def test_every_bad_field_is_one_error_when_the_config_is_made(fields, message):
 
 def test_differences_name_the_fields():
     old, new = RunConfig(), RunConfig(tau=1.0, seed=3)
-    assert new.differences(old) == ["seed: 0 -> 3", "tau: 0.05 -> 1.0"]
-    assert new.differences(asdict(old), ignore=("device", "seed")) == ["tau: 0.05 -> 1.0"]
+    assert new.differences(old) == ["seed: 0 -> 3", "tau: 0.01 -> 1.0"]
+    assert new.differences(asdict(old), ignore=("device", "seed")) == ["tau: 0.01 -> 1.0"]
 
 
 def test_a_registered_dataset_brings_its_defaults():

@@ -27,7 +27,7 @@ def test_another_run_is_refused_naming_the_fields_and_left_untouched(tmp_path):
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     for resume in (False, True):
         with pytest.raises(GraphensError, match=r"holds another run \(seed: 0 -> 4; "
-                                                r"tau: 0.05 -> 1.0\).*--overwrite"):
+                                                r"tau: 0.01 -> 1.0\).*--overwrite"):
             claim_run_dir(tmp_path, RunConfig(epochs=2, seed=4, tau=1.0), resume=resume)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 

@@ -192,6 +192,7 @@ def test_train_vit_lite_end_to_end_on_digits(rf, tmp_path):
     assert main(argv) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["config"]["encoder"] == "vit-lite"
-    assert results["receptive_field"]["sizes"] == [16, 16, 16]  # 4 patches of 2x2
+    assert results["receptive_field"]["sizes"] == [32, 32, 32]  # d 0.5: 8 patches of 2x2
+    assert results["config"]["tau"] == 0.1  # vit-lite's own, not the digits MLP's 0.01
     assert results["ensemble_accuracy"] > 0.3  # 10 classes
     assert results["loss_history"][-1] < results["first_loss"]

@@ -26,7 +26,7 @@ def test_expansion_is_the_product_per_topology_entry():
     assert sorted(gnk) == [4, 4, 8, 8]
     assert all(t.config.hidden == (32,) and t.config.nodes == 4 for t in loaded.trials)
     # digits: the dataset defaults of `graphens train` apply to fields the spec leaves unset
-    assert loaded.trials[0].config.rf_fraction == 0.25 and loaded.trials[0].config.tau == 0.05
+    assert loaded.trials[0].config.rf_fraction == 0.5 and loaded.trials[0].config.tau == 0.01
 
 
 def test_entry_overrides_replace_global_axes_and_labels_name_series():
