@@ -87,7 +87,7 @@ FIELD_CONSTRAINTS: dict[str, list[Any]] = {
 FIELD_HINTS = {
     "nodes": "an ensemble needs at least 2 nodes; None lets a connectome or file decide",
     "rf_fraction": "the receptive-field fraction d; the paper uses 0.1",
-    "tau": "the softmax temperature; images default to 0.1 (digits 0.05), the paper uses 10",
+    "tau": "the softmax temperature; images default to 0.1 (digits 0.01), the paper uses 10",
     "hidden": "hidden widths, e.g. (1024, 512, 256)",
     "epochs": "a whole number of epochs",
     "batch_size": "the contrastive loss needs batches of at least 2",

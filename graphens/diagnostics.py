@@ -67,8 +67,8 @@ def _flat_loss_cause(config: RunConfig) -> str:
     if not _uses_tau(config):
         return f"check --lr (now {config.lr:g}) and --epochs"
     if tau_warning(config) is not None:
-        return (f"tau={config.tau:g} is the likely cause (the paper uses 10, digits 0.05, "
-                "Fashion-MNIST 0.1)")
+        return (f"tau={config.tau:g} is the likely cause (the paper uses 10; graphens' defaults "
+                "are 0.01 for digits, 0.1 for other images)")
     return f"check --tau (now {config.tau:g}) and --lr (now {config.lr:g})"
 
 

@@ -173,8 +173,10 @@ class FleetObjective(nn.Module):
         losses = z.new_zeros(self.num_members, dtype=torch.float32)
         weight = getattr(graph, "edge_weight", None)
         for number, (tau, stop) in enumerate(self.groups):
+            # checked: the groups are slices of the union graph that Ensemble validated, and a
+            # fleet's edges never change, so no step re-reads them (a host sync on a GPU)
             per_edge = closer_loss(z, getattr(self, f"edge_index_{number}"), tau=tau,
-                                   stop_gradient=stop, reduction="none")
+                                   stop_gradient=stop, reduction="none", checked=True)
             if weight is not None:
                 per_edge = per_edge * weight.index_select(0, getattr(self, f"edges_{number}"))
             losses = losses.index_add(0, getattr(self, f"member_{number}"), per_edge.float())

@@ -365,10 +365,9 @@ class CLoSeRLoss(nn.Module):
                 reduction: str = "sum") -> Tensor:
         """:func:`closer_loss` of ``z`` over the edges with this module's options; the edges
         are checked once, not at every step (see ``checked`` of :func:`closer_loss`)."""
-        num_nodes = z.shape[0] if isinstance(z, Tensor) else None
+        num_nodes = check_embeddings(z, finite=False).shape[0]
         if not self._checked.holds(num_nodes, edge_index, edge_weight):
-            check_embeddings(z, finite=False)
-            long_index = check_edge_index(edge_index, z.shape[0])
+            long_index = check_edge_index(edge_index, num_nodes)
             check_edge_weight(edge_weight, long_index.shape[1], edge_index=long_index)
             self._checked.add(num_nodes, edge_index, edge_weight)
         return closer_loss(z, edge_index, edge_weight, tau=self.tau, distance=self.distance,
